@@ -1,0 +1,151 @@
+// The TypeScript side of tsrun-nsexec, and the one place its protocol is written down.
+//
+//  tsrun create (Node)                 tsrun-nsexec                       container init (child)
+//  ───────────────────                 ────────────                       ──────────────────────
+//  spawn nsexec SYNC_FD ───────────▶
+//  plan: "<len>\n" + steps ────────▶  setns(paths) / unshare(flags)
+//                                      fork ─────────────────────────────▶ (PID 1 of the new pid ns)
+//          ◀──────────── "pid <hostpid>\n"
+//                                      create: exit 0                      wait-go: blocks on SYNC_FD
+//                                      run:    wait for the child, exit
+//                                              with its status (128+N)
+//  cgroup: create, apply, add pid
+//  prestart + createRuntime hooks
+//  "go": "<len>\n" state(creating) ─────────────────────────────────────▶ mounts, devices, hostname,
+//        "<len>\n" state(created)                                         sysctls, createContainer hooks,
+//                                                                          bind <state>/start.sock,
+//                                                                          pivot_root, masks, rlimits,
+//                                                                          identity, caps, lookup
+//          ◀──────────────────────────────────────────────── "ready\n"    (SYNC_FD closed)
+//  write state.json + pid file; exit                                       accept() on start.sock ...
+//
+//  tsrun start ── connect(start.sock) ─────────────────────────────────▶ startContainer hooks
+//          ◀──────────────────────────────── EOF (exec closed the CLOEXEC connection): started
+//          ◀────────────────────── "error <step> <errno> <text>\n": the container exits
+//
+// Errors: at any point before the barrier the helper or the child writes
+// "error <step> <errno> <text>\n" on SYNC_FD and exits 1; <step> indexes the
+// plan, so the message names the object the step was about (sysctl key, mount
+// destination, hook). After the barrier the same line goes to the connection
+// of `tsrun start`. EOF on SYNC_FD without "ready" means the helper died.
+//
+// Fds: 0-2 are the container's stdio (those of create/run); 3..3+N-1 are the
+// --preserve-fds fds; SYNC_FD = 3+N is a socketpair end. Everything from 3+N up
+// is marked close-on-exec just before exec, so callers' stray fds never leak
+// into the container.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
+import { RuntimeError } from '../runtime/errors.ts';
+import { helperPath } from '../runtime/paths.ts';
+import { encodePlan, frame, type PlanStep } from './plan.ts';
+
+export interface HelperOptions {
+  preserveFds?: number;
+  /** 'inherit' for the container's stdio, or explicit fds. */
+  stdio?: Array<'inherit' | 'ignore' | number>;
+}
+
+export class NsHelper {
+  readonly child: ChildProcess;
+  private readonly sync: Readable & Writable;
+  private buffered = '';
+  private waiters: Array<() => void> = [];
+  private ended = false;
+  private readonly plan: PlanStep[];
+
+  constructor(plan: PlanStep[], opts: HelperOptions = {}) {
+    this.plan = plan;
+    const preserve = opts.preserveFds ?? 0;
+    const stdio: Array<'inherit' | 'ignore' | 'pipe' | number> = [...(opts.stdio ?? ['inherit', 'inherit', 'inherit'])];
+    for (let fd = 3; fd < 3 + preserve; fd++) stdio.push(fd);
+    stdio.push('pipe');
+    const syncFd = stdio.length - 1;
+    this.child = spawn(helperPath('tsrun-nsexec'), [String(syncFd)], { stdio });
+    this.child.on('error', () => {});
+    this.sync = this.child.stdio[syncFd] as unknown as Readable & Writable;
+    this.sync.setEncoding('utf8');
+    this.sync.on('data', (chunk: string) => {
+      this.buffered += chunk;
+      this.wake();
+    });
+    this.sync.on('error', () => {});
+    this.sync.on('close', () => {
+      this.ended = true;
+      this.wake();
+    });
+    this.sync.write(encodePlan(plan));
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** The next line from the helper, or null at EOF. */
+  private async line(): Promise<string | null> {
+    for (;;) {
+      const nl = this.buffered.indexOf('\n');
+      if (nl >= 0) {
+        const line = this.buffered.slice(0, nl);
+        this.buffered = this.buffered.slice(nl + 1);
+        return line;
+      }
+      if (this.ended) return null;
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  /** Waits for `expected` ("pid" or "ready"); an error line becomes a RuntimeError naming the step. */
+  async expect(expected: 'pid' | 'ready'): Promise<string> {
+    const line = await this.line();
+    if (line === null) {
+      throw new RuntimeError('ERR_HELPER', `container setup ended before "${expected}": the helper exited unexpectedly`);
+    }
+    const [word, ...rest] = line.split(' ');
+    if (word === expected) return rest.join(' ');
+    if (word === 'error') throw helperError(this.plan, line);
+    throw new RuntimeError('ERR_HELPER', `unexpected message from the helper: ${JSON.stringify(line)}`);
+  }
+
+  sendGo(stateCreating: string, stateCreated: string): void {
+    this.sync.write(Buffer.concat([frame(stateCreating), frame(stateCreated)]));
+  }
+
+  /** Resolves with the helper's exit code (run mode: the container's status). */
+  exited(): Promise<number> {
+    if (this.child.exitCode !== null) return Promise.resolve(this.child.exitCode);
+    return new Promise((resolve) => this.child.on('exit', (code, signal) => resolve(code ?? 128 + signalNumber(signal))));
+  }
+
+  close(): void {
+    this.sync.destroy();
+  }
+}
+
+function signalNumber(signal: NodeJS.Signals | null): number {
+  return signal ? constants.signals[signal] : 0;
+}
+
+export function errnoText(errno: number): string {
+  try {
+    return `${getSystemErrorMessage(-errno).toLowerCase()} (${getSystemErrorName(-errno)})`;
+  } catch {
+    return `errno ${errno}`;
+  }
+}
+
+/** "error <step> <errno> <text>" → a RuntimeError whose message names what the step was about. */
+export function helperError(plan: PlanStep[], line: string): RuntimeError {
+  const m = /^error (-?\d+) (\d+) (.*)$/.exec(line);
+  if (!m) return new RuntimeError('ERR_HELPER', `container setup failed: ${line}`);
+  const step = plan[Number(m[1])];
+  const errno = Number(m[2]);
+  const text = m[3] ?? '';
+  if (step?.rawError) return new RuntimeError(step.op === 'hook' ? 'ERR_HOOK' : 'ERR_EXEC', text, { errno });
+  const what = step?.what ?? text;
+  return new RuntimeError('ERR_SETUP', `${what}: ${errnoText(errno)}`, { errno, op: step?.op });
+}

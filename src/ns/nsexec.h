@@ -1,0 +1,46 @@
+/* tsrun-nsexec: shared declarations. The protocol is documented once, in
+ * src/ns/helper.ts; this helper only interprets the plan it is sent. */
+#ifndef TSRUN_NSEXEC_H
+#define TSRUN_NSEXEC_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* One plan step: an opcode and its string arguments (all NUL-terminated). */
+struct step {
+  const char *op;
+  int argc;
+  char **argv;
+};
+
+/* Where errors go: the sync socket until the start barrier, then the
+ * connection of `tsrun start`. */
+extern int report_fd;
+extern int current_step;
+
+/* Writes "error <step> <errno> <text>\n" to report_fd and exits 1. */
+void fail(int err, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+void write_all(int fd, const char *buf, size_t len);
+long long arg_ll(const struct step *s, int i);
+
+/* nsexec-mount.c: the rootfs, resolved safely inside root.path. */
+void rootfs_open(const char *rootfs);
+void op_mount(const struct step *s);
+void op_mknod(const struct step *s);
+void op_mkdir(const struct step *s);
+void op_symlink(const struct step *s);
+void op_pivot(const struct step *s, int no_pivot);
+void op_mask(const struct step *s);
+void op_readonly(const struct step *s);
+void op_remount_root_ro(void);
+
+/* nsexec-process.c: identity, limits, hooks and exec. */
+void op_identity(const struct step *s);
+void op_rlimit(const struct step *s);
+void op_write_file(const char *path, const char *value);
+int op_init_memfd(const struct step *s);
+void op_lookup(const struct step *s);
+void op_hook(const struct step *s, const char *state, size_t state_len);
+void op_exec(const struct step *s, int init_fd);
+
+#endif

@@ -1,0 +1,36 @@
+// A plan is what tsrun-nsexec executes: a list of steps, each an opcode with
+// string arguments. The TypeScript side decides everything (which namespaces,
+// which mounts, which identity); the helper only carries the steps out and
+// reports the index of the one that failed. See helper.ts for the protocol.
+
+export interface PlanStep {
+  op: string;
+  args: string[];
+  /** How an error in this step is described; without it, the helper's text is used. */
+  what?: string;
+  /** The helper's text is the whole message (hooks, program lookup). */
+  rawError?: boolean;
+}
+
+/** "op\0argc\0arg\0...", step after step, behind a "<byte length>\n" header. */
+export function encodePlan(steps: PlanStep[]): Buffer {
+  const parts: string[] = [];
+  for (const step of steps) {
+    for (const arg of step.args) {
+      if (arg.includes('\0')) throw new Error(`plan step ${step.op}: argument contains a NUL byte`);
+    }
+    parts.push(step.op, String(step.args.length), ...step.args);
+  }
+  const body = Buffer.from(`${parts.join('\0')}\0`);
+  return Buffer.concat([Buffer.from(`${body.length}\n`), body]);
+}
+
+export function step(op: string, args: Array<string | number | bigint> = [], extra: Omit<PlanStep, 'op' | 'args'> = {}): PlanStep {
+  return { op, args: args.map(String), ...extra };
+}
+
+/** Frames one blob for the helper: "<byte length>\n<bytes>". */
+export function frame(text: string): Buffer {
+  const body = Buffer.from(text);
+  return Buffer.concat([Buffer.from(`${body.length}\n`), body]);
+}

@@ -1,0 +1,129 @@
+// The command line, declared once. The fast parser (parse.ts) reads argv with
+// this table on every call; yargs (help.ts) renders --help from the same table
+// and is loaded only then, because loading it costs ~32 ms and the verbs that
+// containerd and conmon call constantly must not pay for it.
+
+export type OptionType = 'string' | 'boolean' | 'number' | 'array';
+
+export interface OptionSpec {
+  type: OptionType;
+  alias?: string;
+  describe: string;
+  default?: string | boolean | number;
+  choices?: string[];
+}
+
+export interface VerbSpec {
+  usage: string;
+  describe: string;
+  options: Record<string, OptionSpec>;
+  /** After this many positionals the rest is taken verbatim (exec ID CMD..., hook network up ...). */
+  passthroughAfter?: number;
+}
+
+export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
+  root: { type: 'string', describe: 'directory for container state', default: '/run/tsrun' },
+  log: { type: 'string', describe: 'append errors (and debug lines) to this file' },
+  'log-format': { type: 'string', describe: 'format of --log lines', choices: ['text', 'json'], default: 'text' },
+  debug: { type: 'boolean', describe: 'log what each step does' },
+  'systemd-cgroup': { type: 'boolean', describe: 'use systemd to manage cgroups (not supported: refused)' },
+  rootless: { type: 'string', describe: 'accepted for runc compatibility; only "false" or "auto" as root' },
+};
+
+const pidFile: OptionSpec = { type: 'string', describe: 'write the container process\'s host pid to this file' };
+const consoleSocket: OptionSpec = { type: 'string', describe: 'unix socket that receives the pty master fd (process.terminal)' };
+const bundle: OptionSpec = { type: 'string', alias: 'b', describe: 'bundle directory (config.json and rootfs)', default: '.' };
+
+export const VERBS: Record<string, VerbSpec> = {
+  create: {
+    usage: 'create [options] ID',
+    describe: 'create a container and stop it at the start barrier',
+    options: {
+      bundle,
+      'pid-file': pidFile,
+      'console-socket': consoleSocket,
+      'no-pivot': { type: 'boolean', describe: 'use MS_MOVE and chroot instead of pivot_root' },
+      'no-new-keyring': { type: 'boolean', describe: 'accepted for runc compatibility (no session keyring is created)' },
+      'preserve-fds': { type: 'number', describe: 'pass N extra fds (3..3+N-1) to the container', default: 0 },
+    },
+  },
+  start: { usage: 'start ID', describe: 'start a created container', options: {} },
+  state: { usage: 'state ID', describe: 'print the state of a container as JSON', options: {} },
+  kill: {
+    usage: 'kill [options] ID [SIGNAL]',
+    describe: 'send a signal (default TERM) to the container\'s init',
+    options: { all: { type: 'boolean', alias: 'a', describe: 'signal every process in the container\'s cgroup' } },
+  },
+  delete: {
+    usage: 'delete [options] ID',
+    describe: 'delete a stopped container and everything made for it',
+    options: { force: { type: 'boolean', alias: 'f', describe: 'kill a running or paused container first' } },
+  },
+  run: {
+    usage: 'run [options] ID',
+    describe: 'create and start a container; in the foreground, wait and exit with its status',
+    options: {
+      bundle,
+      'pid-file': pidFile,
+      'console-socket': consoleSocket,
+      detach: { type: 'boolean', alias: 'd', describe: 'return once the container has started' },
+      keep: { type: 'boolean', describe: 'do not delete the container after it exits' },
+      'no-pivot': { type: 'boolean', describe: 'use MS_MOVE and chroot instead of pivot_root' },
+      'no-new-keyring': { type: 'boolean', describe: 'accepted for runc compatibility' },
+      'preserve-fds': { type: 'number', describe: 'pass N extra fds to the container', default: 0 },
+    },
+  },
+  list: {
+    usage: 'list [options]',
+    describe: 'list containers',
+    options: {
+      format: { type: 'string', alias: 'f', describe: 'output format', choices: ['table', 'json'], default: 'table' },
+      quiet: { type: 'boolean', alias: 'q', describe: 'print only ids' },
+    },
+  },
+  spec: {
+    usage: 'spec [options]',
+    describe: 'write a default config.json for a busybox rootfs',
+    options: {
+      bundle: { ...bundle, describe: 'directory to write config.json in' },
+      net: { type: 'string', describe: 'add a network: MODE[,key=value...] (veth, macvlan, ipvlan; see examples/network)' },
+      rootless: { type: 'boolean', describe: 'not supported' },
+    },
+  },
+  signals: {
+    usage: 'signals [options] ID',
+    describe: 'decode the caught, ignored, blocked and pending signals of the container\'s PID 1',
+    options: {
+      pid: { type: 'number', describe: 'look at this process (its pid inside the container) instead of PID 1' },
+      format: { type: 'string', describe: 'output format', choices: ['table', 'json'], default: 'table' },
+    },
+  },
+  ps: {
+    usage: 'ps [options] ID',
+    describe: 'list the host pids of the processes in the container',
+    options: { format: { type: 'string', alias: 'f', describe: 'output format', choices: ['table', 'json'], default: 'table' } },
+  },
+  pause: { usage: 'pause ID', describe: 'freeze every process of the container', options: {} },
+  resume: { usage: 'resume ID', describe: 'thaw a paused container', options: {} },
+  features: { usage: 'features', describe: 'print what this runtime supports (runtime-spec features.md)', options: {} },
+  hook: {
+    usage: 'hook network up|down [options]',
+    describe: 'built-in OCI hooks; reads the container state on stdin',
+    options: {},
+    passthroughAfter: 1,
+  },
+  network: {
+    usage: 'network add [options] MODE[,key=value...]',
+    describe: 'add a network (hooks and a network namespace) to a bundle\'s config.json',
+    options: { bundle },
+  },
+  demo: {
+    usage: 'demo pid1|zombies|shutdown|sysctl|netlat|reorder [options]',
+    describe: 'reproduce a container behaviour live and explain it',
+    options: {
+      json: { type: 'boolean', describe: 'print the results as JSON' },
+      svg: { type: 'string', describe: 'write a bar chart of the results to this file' },
+      quick: { type: 'boolean', describe: 'shorter runs (for tests)' },
+    },
+  },
+};

@@ -1,0 +1,34 @@
+// Loading a container by id with its live status, shared by the verbs.
+import { openCgroup } from './cgroups/index.ts';
+import type { Cgroup } from './cgroups/types.ts';
+import type { Context } from './context.ts';
+import { RuntimeError } from './errors.ts';
+import type { Status } from './oci-types.ts';
+import { deriveStatus, type StoredState } from './state-store.ts';
+
+export interface LiveContainer {
+  state: StoredState;
+  status: Status;
+  cgroup: () => Cgroup;
+}
+
+export function loadContainer(ctx: Context, id: string): LiveContainer {
+  const state = ctx.store.get(id);
+  let cg: Cgroup | undefined;
+  const cgroup = (): Cgroup => (cg ??= openCgroup(state.cgroupsPath, id));
+  const status = deriveStatus(ctx.store, state, () => frozen(cgroup));
+  return { state, status, cgroup };
+}
+
+function frozen(cgroup: () => Cgroup): boolean {
+  try {
+    return cgroup().isFrozen();
+  } catch {
+    return false;
+  }
+}
+
+export function requireStatus(id: string, status: Status, allowed: Status[], action: string): void {
+  if (allowed.includes(status)) return;
+  throw new RuntimeError('ERR_STATUS', `cannot ${action} container ${JSON.stringify(id)}: it is ${status}`);
+}

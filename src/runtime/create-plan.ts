@@ -1,0 +1,173 @@
+// The container-init sequence, as one checklist. buildCreatePlan turns a
+// validated config into the steps tsrun-nsexec carries out (src/ns/helper.ts
+// has the protocol); each step says what it is about, so a failure names the
+// mount, sysctl or hook that failed. Pure: no file system, no processes.
+import { isAbsolute, join, resolve } from 'node:path';
+import { capabilityMask } from './capabilities.ts';
+import type { Config, Hook, Mount } from './oci-types.ts';
+import { rlimitNumber, rlimitValue } from './rlimits.ts';
+import { MS_BIND, MS_REC, MS_RDONLY, parseMountOptions, rootfsPropagationFlags } from './validate/mount-options.ts';
+import { normalizeSysctlKey, sysctlFile } from './validate/sysctl.ts';
+import { step, type PlanStep } from '../ns/plan.ts';
+
+export const CLONE_FLAGS: Record<string, number> = {
+  mount: 0x00020000,
+  cgroup: 0x02000000,
+  uts: 0x04000000,
+  ipc: 0x08000000,
+  user: 0x10000000,
+  pid: 0x20000000,
+  network: 0x40000000,
+  time: 0x00000080,
+};
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface PlanInput {
+  config: Config;
+  bundle: string;
+  rootfs: string;
+  stateDir: string;
+  /** Run tsrun-init as PID 1 (annotation run.tsrun.init != "false"). */
+  init: { path: string; graceSeconds: number; processGroup: boolean } | null;
+  /** Directories of the container's cgroup, for a "cgroup" mount: controller → host dir. */
+  cgroupDirs: Record<string, string>;
+  noPivot: boolean;
+  preserveFds: number;
+  /** Stay the container's parent and exit with its status (foreground run). */
+  monitor: boolean;
+  /** The runtime's own environment, for createContainer hooks that have none. */
+  runtimeEnv: string[];
+}
+
+const DEFAULT_DEVICES: Array<[string, number, number]> = [
+  ['/dev/null', 1, 3], ['/dev/zero', 1, 5], ['/dev/full', 1, 7],
+  ['/dev/random', 1, 8], ['/dev/urandom', 1, 9], ['/dev/tty', 5, 0],
+];
+const DEV_LINKS: Array<[string, string]> = [
+  ['/proc/self/fd', '/dev/fd'], ['/proc/self/fd/0', '/dev/stdin'], ['/proc/self/fd/1', '/dev/stdout'],
+  ['/proc/self/fd/2', '/dev/stderr'], ['pts/ptmx', '/dev/ptmx'],
+];
+
+export function buildCreatePlan(input: PlanInput): PlanStep[] {
+  const { config } = input;
+  const proc = config.process;
+  if (!proc) throw new Error('buildCreatePlan: config has no process');
+  const env = proc.env ?? [];
+  const plan: PlanStep[] = [];
+
+  // 1. Namespaces: join the given paths first, then create the rest at once.
+  //    A new cgroup namespace waits until tsrun has moved us into the cgroup.
+  let unshare = 0;
+  for (const ns of config.linux?.namespaces ?? []) {
+    const flag = CLONE_FLAGS[ns.type] ?? 0;
+    if (ns.path) plan.push(step('setns', [ns.path, flag], { what: `join ${ns.type} namespace ${JSON.stringify(ns.path)}` }));
+    else if (ns.type !== 'cgroup') unshare |= flag;
+  }
+  if (unshare) plan.push(step('unshare', [unshare], { what: 'create namespaces' }));
+  // 2. The container's PID 1; tsrun gets its host pid, sets up the cgroup and
+  //    runs the createRuntime hooks, then says go.
+  plan.push(step('fork', [input.monitor ? 1 : 0], { what: 'fork the container process' }));
+  plan.push(step('wait-go'));
+  if (config.linux?.namespaces?.some((ns) => ns.type === 'cgroup' && !ns.path)) {
+    plan.push(step('unshare', [CLONE_FLAGS.cgroup!], { what: 'create cgroup namespace' }));
+  }
+  // 3. The rootfs and the config's mounts, resolved inside the rootfs.
+  plan.push(step('propagation', [rootfsPropagationFlags(config.linux?.rootfsPropagation)], { what: 'set mount propagation of /' }));
+  plan.push(step('rootfs', [input.rootfs], { what: `bind rootfs ${JSON.stringify(input.rootfs)}` }));
+  for (const m of config.mounts ?? []) plan.push(...mountSteps(m, input));
+  // 4. Devices and the /dev links every program expects.
+  const configured = new Set((config.linux?.devices ?? []).map((d) => d.path));
+  for (const [path, major, minor] of DEFAULT_DEVICES) {
+    if (!configured.has(path)) plan.push(step('mknod', [path, 'c', major, minor, 0o666, 0, 0], { what: `create device ${path}` }));
+  }
+  for (const d of config.linux?.devices ?? []) {
+    plan.push(step('mknod', [d.path, d.type === 'u' ? 'c' : d.type, d.major ?? 0, d.minor ?? 0, d.fileMode ?? 0o666, d.uid ?? 0, d.gid ?? 0], { what: `create device ${d.path}` }));
+  }
+  for (const [target, link] of DEV_LINKS) plan.push(step('symlink', [target, link], { what: `link ${link}` }));
+  // 5. Names and namespaced sysctls, written now that we are in the new
+  //    namespaces (the /proc/sys files follow the writer's namespaces).
+  if (config.hostname !== undefined) plan.push(step('hostname', [config.hostname], { what: `set hostname ${JSON.stringify(config.hostname)}` }));
+  if (config.domainname !== undefined) plan.push(step('domainname', [config.domainname], { what: `set domainname ${JSON.stringify(config.domainname)}` }));
+  for (const [key, value] of Object.entries(config.linux?.sysctl ?? {})) {
+    const name = normalizeSysctlKey(key);
+    plan.push(step('write', [sysctlFile(name), value], { what: `sysctl ${JSON.stringify(name)} = ${JSON.stringify(value)}` }));
+  }
+  if (proc.oomScoreAdj !== undefined) {
+    plan.push(step('write', ['/proc/self/oom_score_adj', proc.oomScoreAdj], { what: `set oomScoreAdj ${proc.oomScoreAdj}` }));
+  }
+  // 6. createContainer hooks: container namespaces, host paths, before pivot_root.
+  (config.hooks?.createContainer ?? []).forEach((h, i) => plan.push(hookStep('createContainer', i, h, input.runtimeEnv)));
+  // 7. The start barrier's socket must be bound while the state dir is reachable,
+  //    and the init copied into a sealed memfd while the host binary is.
+  plan.push(step('listen', [input.stateDir], { what: 'create the start barrier' }));
+  if (input.init) plan.push(step('init-memfd', [input.init.path], { what: `load ${input.init.path}` }));
+  if (proc.cwd !== '/') plan.push(step('mkdir', [proc.cwd], { what: `create cwd ${JSON.stringify(proc.cwd)}` }));
+  plan.push(step(input.noPivot ? 'chroot' : 'pivot', [input.rootfs], { what: `${input.noPivot ? 'chroot' : 'pivot_root'} into ${JSON.stringify(input.rootfs)}` }));
+  for (const p of config.linux?.maskedPaths ?? []) plan.push(step('mask', [p], { what: `mask ${p}` }));
+  for (const p of config.linux?.readonlyPaths ?? []) plan.push(step('readonly', [p], { what: `make ${p} read-only` }));
+  if (config.root.readonly) plan.push(step('remount-root-ro', [], { what: 'remount / read-only' }));
+  // 8. The process: limits, identity, capabilities, cwd, and the program itself.
+  for (const r of proc.rlimits ?? []) {
+    plan.push(step('rlimit', [rlimitNumber(r.type) ?? -1, rlimitValue(r.soft), rlimitValue(r.hard)], { what: `set ${r.type} to ${r.soft}/${r.hard}` }));
+  }
+  if (proc.user.umask !== undefined) plan.push(step('umask', [proc.user.umask]));
+  plan.push(identityStep(config));
+  if (proc.noNewPrivileges) plan.push(step('no-new-privs', [], { what: 'set no_new_privs' }));
+  plan.push(step('chdir', [proc.cwd], { what: `change to cwd ${JSON.stringify(proc.cwd)}` }));
+  const path = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+  plan.push(step('lookup', [path, proc.args[0]!], { rawError: true }));
+  plan.push(step('close-fds', [3 + input.preserveFds]));
+  // 9. Wait for `tsrun start`; then startContainer hooks and exec.
+  plan.push(step('barrier'));
+  (config.hooks?.startContainer ?? []).forEach((h, i) => plan.push(hookStep('startContainer', i, h, env)));
+  const argv = input.init
+    ? ['tsrun-init', '-t', String(input.init.graceSeconds), ...(input.init.processGroup ? ['-g'] : []), '--', ...proc.args]
+    : proc.args;
+  plan.push(step('exec', [input.init ? '@init' : '@lookup', env.length, ...env, ...argv], { what: `exec ${JSON.stringify(proc.args[0])}` }));
+  return plan;
+}
+
+function mountSteps(m: Mount, input: PlanInput): PlanStep[] {
+  const opts = parseMountOptions(m.options);
+  const what = `mount ${JSON.stringify(m.type ?? m.source ?? 'bind')} on ${JSON.stringify(m.destination)}`;
+  if (m.type === 'cgroup' || m.type === 'cgroup2') return cgroupMountSteps(m, input, opts.flags);
+  let flags = opts.flags;
+  if (m.type === 'bind') flags |= MS_BIND;
+  const bind = (flags & MS_BIND) !== 0;
+  const source = bind && m.source && !isAbsolute(m.source) ? resolve(input.bundle, m.source) : (m.source ?? m.type ?? 'none');
+  return [step('mount', [source, m.destination, bind ? '' : (m.type ?? ''), flags, opts.data, opts.propagation], { what })];
+}
+
+/** A "cgroup" mount shows the container its own cgroup: on v2 the unified dir, on
+ *  v1 a tmpfs with one bind per controller (mounting cgroup v1 anew would fail:
+ *  the controllers are already mounted on the host). */
+function cgroupMountSteps(m: Mount, input: PlanInput, flags: number): PlanStep[] {
+  const ro = flags & MS_RDONLY;
+  const what = `mount cgroup on ${JSON.stringify(m.destination)}`;
+  const dirs = Object.entries(input.cgroupDirs);
+  if (dirs.length === 1 && dirs[0]![0] === 'unified') {
+    return [step('mount', [dirs[0]![1], m.destination, '', MS_BIND | MS_REC | ro, '', 0], { what })];
+  }
+  const steps = [step('mount', ['tmpfs', m.destination, 'tmpfs', flags & ~MS_RDONLY, 'mode=755', 0], { what })];
+  for (const [controller, dir] of dirs) {
+    steps.push(step('mount', [dir, join(m.destination, controller), '', MS_BIND | ro, '', 0], { what: `${what} (${controller})` }));
+  }
+  return steps;
+}
+
+function hookStep(kind: 'createContainer' | 'startContainer', index: number, hook: Hook, defaultEnv: string[]): PlanStep {
+  const args = hook.args ?? [hook.path];
+  return step('hook', [kind, index, hook.timeout ?? 0, hook.path, args.length, ...args, ...(hook.env ?? defaultEnv)], { rawError: true });
+}
+
+function identityStep(config: Config): PlanStep {
+  const proc = config.process!;
+  const caps = proc.capabilities;
+  const hex = (names: string[] | undefined, field: string): string => capabilityMask(names, `/process/capabilities/${field}`).toString(16);
+  const capArgs = caps
+    ? [hex(caps.bounding, 'bounding'), hex(caps.effective, 'effective'), hex(caps.permitted, 'permitted'), hex(caps.inheritable, 'inheritable'), hex(caps.ambient, 'ambient')]
+    : ['-', '-', '-', '-', '-'];
+  const groups = proc.user.additionalGids?.length ? proc.user.additionalGids.join(',') : '-';
+  return step('identity', [proc.user.uid, proc.user.gid, groups, ...capArgs], { what: `switch to uid ${proc.user.uid} gid ${proc.user.gid}` });
+}

@@ -1,0 +1,148 @@
+// `tsrun create`, step by step. Everything that can be checked is checked
+// before anything is made; from the moment the id is claimed, a failure
+// undoes what was made (process, cgroup, state directory) and still runs the
+// poststop hooks, so a failed create leaves nothing behind.
+import { renameSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { openCgroup } from './cgroups/index.ts';
+import type { Cgroup } from './cgroups/types.ts';
+import type { Context } from './context.ts';
+import { buildCreatePlan } from './create-plan.ts';
+import { RuntimeError } from './errors.ts';
+import { loadConfig } from './load-config.ts';
+import type { Config, HookKind } from './oci-types.ts';
+import { OCI_VERSION } from './oci-types.ts';
+import { helperPath } from './paths.ts';
+import { hookState, liveStartTime, validateId, type StoredState } from './state-store.ts';
+import { NsHelper } from '../ns/helper.ts';
+import { runHooks } from '../hooks/run-hooks.ts';
+
+export interface CreateOptions {
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  noPivot: boolean;
+  preserveFds: number;
+  /** Foreground run: the helper stays the container's parent and exits with its status. */
+  monitor: boolean;
+}
+
+export interface Created {
+  state: StoredState;
+  helper: NsHelper;
+  cgroup: Cgroup;
+}
+
+export const INIT_ANNOTATION = 'run.tsrun.init';
+export const GRACE_ANNOTATION = 'run.tsrun.init.grace-seconds';
+export const PGRP_ANNOTATION = 'run.tsrun.init.process-group';
+
+export async function createContainer(ctx: Context, id: string, opts: CreateOptions): Promise<Created> {
+  // 1. Validate: the id, the config (schema, semantics, sysctls), the resources.
+  validateId(id);
+  const { config, bundle, rootfs } = loadConfig(opts.bundle);
+  if (config.process?.terminal && !opts.consoleSocket) {
+    throw new RuntimeError('ERR_CONFIG', '/process/terminal: a terminal needs --console-socket', {
+      hint: 'set process.terminal to false, or pass --console-socket',
+    });
+  }
+  const init = initOptions(config);
+  const cgroup = openCgroup(config.linux?.cgroupsPath, id);
+  cgroup.checkResources?.(config.linux?.resources);
+  // 2. Claim the id: exactly one of two concurrent creates gets past here.
+  const dir = ctx.store.claim(id);
+  let helper: NsHelper | undefined;
+  let state: StoredState | undefined;
+  const abort = (): void => undo(ctx, cgroup, state, helper, id);
+  const onSignal = (): void => {
+    abort();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal).once('SIGHUP', onSignal);
+  try {
+    // 3. Fork the container's PID 1 into its namespaces (tsrun-nsexec).
+    const plan = buildCreatePlan({
+      config, bundle, rootfs, stateDir: dir, init, cgroupDirs: cgroup.dirs, noPivot: opts.noPivot,
+      preserveFds: opts.preserveFds, monitor: opts.monitor,
+      runtimeEnv: Object.entries(process.env).filter(([k]) => k !== 'NODE_COMPILE_CACHE').map(([k, v]) => `${k}=${v}`),
+    });
+    helper = new NsHelper(plan, { preserveFds: opts.preserveFds });
+    const pid = Number(await helper.expect('pid'));
+    state = {
+      ociVersion: OCI_VERSION, id, pid, pidStartTime: liveStartTime(pid) ?? '', bundle, rootfs,
+      created: new Date().toISOString(), annotations: config.annotations, cgroupsPath: cgroup.path,
+      hooks: { poststart: config.hooks?.poststart, poststop: config.hooks?.poststop }, init: init !== null,
+    };
+    ctx.log.debug(`container ${id}: pid ${pid}`);
+    // 4. The cgroup, before the container runs anything of the user's.
+    cgroup.create();
+    cgroup.apply(config.linux?.resources);
+    cgroup.addProcess(pid);
+    for (const w of cgroup.warnings()) ctx.log.warn(`warning: ${w}`);
+    // 5. prestart and createRuntime hooks, in the runtime's namespaces.
+    for (const kind of ['prestart', 'createRuntime'] as HookKind[]) {
+      await runHooks(kind, config.hooks?.[kind], hookState(state, 'creating'), { mode: 'fatal' });
+    }
+    // 6. Go: the child mounts, runs createContainer hooks, pivots, and waits at the barrier.
+    helper.sendGo(JSON.stringify(hookState(state, 'creating')), JSON.stringify(hookState(state, 'created')));
+    await helper.expect('ready');
+    // 7. Record it: state.json, then the pid file callers wait for.
+    ctx.store.save(state);
+    if (opts.pidFile) writePidFile(resolve(opts.pidFile), pid);
+    process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal).removeListener('SIGHUP', onSignal);
+    return { state, helper, cgroup };
+  } catch (err) {
+    process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal).removeListener('SIGHUP', onSignal);
+    abort();
+    if (state && config.hooks?.poststop) {
+      await runHooks('poststop', config.hooks.poststop, hookState(state, 'stopped'), { mode: 'warn', warn: (l) => ctx.log.warn(l) });
+    }
+    throw err;
+  }
+}
+
+function initOptions(config: Config): { path: string; graceSeconds: number; processGroup: boolean } | null {
+  const a = config.annotations ?? {};
+  if (a[INIT_ANNOTATION] === 'false') return null;
+  const grace = a[GRACE_ANNOTATION] ?? '5';
+  if (!/^\d+(\.\d+)?$/.test(grace)) {
+    throw new RuntimeError('ERR_CONFIG', `/annotations/${GRACE_ANNOTATION}: ${JSON.stringify(grace)} is not a number of seconds`);
+  }
+  return { path: helperPath('tsrun-init'), graceSeconds: Number(grace), processGroup: a[PGRP_ANNOTATION] === 'true' };
+}
+
+function undo(ctx: Context, cgroup: Cgroup, state: StoredState | undefined, helper: NsHelper | undefined, id: string): void {
+  const pid = state?.pid;
+  if (pid) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    waitGone(pid, state.pidStartTime);
+  }
+  helper?.close();
+  try {
+    cgroup.destroy();
+  } catch (err) {
+    ctx.log.warn(`warning: ${(err as Error).message}`);
+  }
+  ctx.store.remove(id);
+}
+
+/** Polls until the process is gone or a zombie (its parent may be slow to reap it). */
+export function waitGone(pid: number, startTime: string, timeoutMs = 10_000): boolean {
+  const deadline = Date.now() + timeoutMs;
+  const view = new Int32Array(new SharedArrayBuffer(4));
+  while (liveStartTime(pid) === startTime && startTime !== '') {
+    if (Date.now() > deadline) return false;
+    Atomics.wait(view, 0, 0, 2);
+  }
+  return true;
+}
+
+export function writePidFile(file: string, pid: number): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, String(pid));
+  renameSync(tmp, file);
+}

@@ -1,0 +1,68 @@
+// tsrun's entry point: parse argv with the verb table, load only the verb's
+// module, and turn every failure into one line on stderr (and in --log) plus
+// a non-zero exit.
+import { parseArgv } from './cli/parse.ts';
+import { createLogger } from './cli/log.ts';
+import type { Context } from './context.ts';
+import { isRuntimeError, RuntimeError } from './errors.ts';
+import { StateStore } from './state-store.ts';
+
+type VerbModule = { default: (ctx: Context) => Promise<number> };
+
+const VERB_MODULES: Record<string, () => Promise<VerbModule>> = {
+  create: () => import('./verbs/create.ts'),
+  start: () => import('./verbs/start.ts'),
+  state: () => import('./verbs/state.ts'),
+  kill: () => import('./verbs/kill.ts'),
+  delete: () => import('./verbs/delete.ts'),
+  run: () => import('./verbs/run.ts'),
+  list: () => import('./verbs/list.ts'),
+  spec: () => import('./verbs/spec.ts'),
+  signals: () => import('./verbs/signals.ts'),
+};
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgv(argv);
+  } catch (err) {
+    process.stderr.write(`tsrun: ${isRuntimeError(err) ? err.line : String(err)}\n`);
+    return 2;
+  }
+  const opts = parsed.options;
+  const log = createLogger(opts.log as string | undefined, opts['log-format'] as string, opts.debug === true);
+  if (parsed.help || parsed.version || !parsed.verb) {
+    const { showHelp } = await import('./cli/help.ts');
+    return showHelp(parsed);
+  }
+  const load = VERB_MODULES[parsed.verb];
+  if (!load) {
+    log.error(`unknown command ${JSON.stringify(parsed.verb)} (see tsrun --help)`);
+    return 2;
+  }
+  try {
+    if (opts['systemd-cgroup']) {
+      throw new RuntimeError('ERR_UNSUPPORTED', 'the systemd cgroup driver is not supported', { hint: 'tsrun manages cgroupfs directly' });
+    }
+    const ctx: Context = { store: new StateStore(opts.root as string), log, options: opts, positionals: parsed.positionals, verb: parsed.verb };
+    return await (await load()).default(ctx);
+  } catch (err) {
+    if (isRuntimeError(err)) {
+      log.error(err.line);
+      if (opts.debug && err.stack) log.debug(err.stack);
+      return err.code === 'ERR_USAGE' ? 2 : 1;
+    }
+    log.error(`internal error: ${(err as Error)?.stack ?? String(err)}`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`tsrun: internal error: ${String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,49 @@
+// tsrun delete [--force] ID: removes a stopped (or created) container; with
+// --force a running or paused one is killed first. Then the cgroup goes, the
+// poststop hooks run (failures are warnings) and the state directory goes.
+import { loadContainer } from '../container.ts';
+import { positional, type Context } from '../context.ts';
+import { waitGone } from '../create.ts';
+import { RuntimeError, isRuntimeError } from '../errors.ts';
+import { hookState, validateId } from '../state-store.ts';
+import { runHooks } from '../../hooks/run-hooks.ts';
+import { signalAll } from './kill.ts';
+
+export default async function del(ctx: Context): Promise<number> {
+  const id = validateId(positional(ctx, 0, 'a container id'));
+  const force = ctx.options.force === true;
+  let stored;
+  try {
+    stored = ctx.store.load(id);
+  } catch (err) {
+    // runc semantics: delete --force of a container that does not exist succeeds.
+    if (force && isRuntimeError(err) && err.code === 'ERR_NOT_FOUND') return 0;
+    throw err;
+  }
+  if (!stored) {
+    if (!force) throw new RuntimeError('ERR_STATUS', `container ${JSON.stringify(id)} is being created`, { hint: 'use --force to remove what is left of a failed create' });
+    ctx.store.remove(id);
+    return 0;
+  }
+  await deleteContainer(ctx, id, force);
+  return 0;
+}
+
+export async function deleteContainer(ctx: Context, id: string, force: boolean): Promise<void> {
+  const c = loadContainer(ctx, id);
+  if ((c.status === 'running' || c.status === 'paused') && !force) {
+    throw new RuntimeError('ERR_STATUS', `container ${JSON.stringify(id)} is ${c.status}: stop it first or use --force`);
+  }
+  if (c.status !== 'stopped') {
+    const cgroup = c.cgroup();
+    const pids = cgroup.pids();
+    signalAll(pids.length ? pids : [c.state.pid], 9);
+    if (c.status === 'paused') cgroup.thaw();
+    if (!waitGone(c.state.pid, c.state.pidStartTime)) {
+      throw new RuntimeError('ERR_DELETE', `container ${JSON.stringify(id)} (pid ${c.state.pid}) did not exit after SIGKILL`);
+    }
+  }
+  c.cgroup().destroy();
+  await runHooks('poststop', c.state.hooks?.poststop, hookState(c.state, 'stopped'), { mode: 'warn', warn: (l) => ctx.log.warn(l) });
+  ctx.store.remove(id);
+}

@@ -1,0 +1,47 @@
+// tsrun run [--detach] [--keep] ID: create + start. In the foreground tsrun
+// stays: it forwards the signals it gets to the container's PID 1, exits with
+// the container's status (128+N when killed by signal N) and deletes it unless
+// --keep. The helper is the container's parent, so the status is exact.
+import { positional, stringOption, type Context } from '../context.ts';
+import { createContainer } from '../create.ts';
+import { deleteContainer } from './delete.ts';
+import { releaseBarrier } from './start.ts';
+
+// As runc without a terminal: not CHLD (ours), not WINCH (no tty to size), not URG.
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+export default async function run(ctx: Context): Promise<number> {
+  const id = positional(ctx, 0, 'a container id');
+  const detach = ctx.options.detach === true;
+  const created = await createContainer(ctx, id, {
+    bundle: stringOption(ctx, 'bundle') ?? '.',
+    pidFile: stringOption(ctx, 'pid-file'),
+    consoleSocket: stringOption(ctx, 'console-socket'),
+    noPivot: ctx.options['no-pivot'] === true,
+    preserveFds: Number(ctx.options['preserve-fds'] ?? 0),
+    monitor: !detach,
+  });
+  const pid = created.state.pid;
+  const forward = (signal: NodeJS.Signals): void => {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already exited
+    }
+  };
+  if (!detach) for (const s of FORWARDED) process.on(s, forward);
+  try {
+    await releaseBarrier(ctx, created.state);
+  } catch (err) {
+    await deleteContainer(ctx, id, true).catch(() => {});
+    throw err;
+  }
+  if (detach) {
+    created.helper.close();
+    return 0;
+  }
+  const status = await created.helper.exited();
+  for (const s of FORWARDED) process.off(s, forward);
+  if (ctx.options.keep !== true) await deleteContainer(ctx, id, true);
+  return status;
+}
