@@ -84,11 +84,18 @@ function tsrunInit(initPath, cleanup) {
   return out;
 }
 
+function isStatic(path) {
+  const head = readFileSync(path).subarray(0, 4096);
+  return !head.includes(Buffer.from('/lib64/ld-linux')) && !head.includes(Buffer.from('ld-musl'));
+}
+
 /**
  * Measures tsrun-init (at initPath if given) and whichever of tini (static
  * preferred), dumb-init and catatonit are installed.
  * @param {string} [initPath]
- * @returns {Promise<Array<{name: string, path: string, fileBytes: number, vmRssKb: number, pssKb: number}>>}
+ * A tsrun-init built here for the run is deleted afterwards: its `path` is
+ * then only a label.
+ * @returns {Promise<Array<{name: string, path: string, fileBytes: number, vmRssKb: number, pssKb: number, linking: 'static' | 'dynamic'}>>}
  */
 export async function measureInitFootprint(initPath) {
   const cleanup = [];
@@ -113,6 +120,7 @@ export async function measureInitFootprint(initPath) {
         name: c.name,
         path: realpathSync(c.path),
         fileBytes: statSync(c.path).size,
+        linking: isStatic(c.path) ? 'static' : 'dynamic',
         vmRssKb: median(samples.map((s) => s.vmRssKb)),
         pssKb: median(samples.map((s) => s.pssKb)),
       });
@@ -123,17 +131,12 @@ export async function measureInitFootprint(initPath) {
   }
 }
 
-function isStatic(path) {
-  const head = readFileSync(path).subarray(0, 4096);
-  return !head.includes(Buffer.from('/lib64/ld-linux')) && !head.includes(Buffer.from('ld-musl'));
-}
-
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const rows = await measureInitFootprint(process.argv[2]);
   const table = rows.map((r) => ({
     init: r.name,
     binary: r.path,
-    linking: isStatic(r.path) ? 'static' : 'dynamic',
+    linking: r.linking,
     'file bytes': r.fileBytes,
     'VmRSS kB': r.vmRssKb,
     'Pss kB': r.pssKb,

@@ -254,6 +254,21 @@ nsTest('after the child exits: SIGTERM to the rest, SIGKILL after the grace', as
   assert.ok(q.ended - t1 < 1500, `took ${q.ended - t1} ms with a 5 s grace`);
 });
 
+nsTest('a process that joined with setns gets SIGTERM and its grace too', async () => {
+  const dir = tempDir();
+  const run = inNs(['-t', '3'], `touch $D/ready; while [ ! -e $D/joined ]; do $B sleep 0.02; done; exit 0`, dir);
+  const init = await initPid(run);
+  await ready(dir);
+  // nsenter stays outside as its parent: the init can signal it, never reap it
+  const joined = start(['nsenter', '-t', String(init), '-p', '--', B, 'sh', '-c',
+    `trap 'echo TERM >> $D/log; $B sleep 0.3; echo done >> $D/log; exit 0' TERM
+     touch $D/joined; while :; do $B sleep 0.05; done`], dir);
+  const r = await run.done;
+  assert.is(r.code, 0);
+  assert.is(read(dir, 'log'), 'TERM\ndone\n', 'the init waited for it to finish its trap');
+  assert.is((await joined.done).code, 0, 'it was not killed');
+});
+
 // The workload and a background grandchild both trap USR1; the workload waits
 // a little for the grandchild's mark before it exits.
 const pgrpScript = `trap 'echo main >> $D/marks; i=0; while [ ! -e $D/gc ] && [ $i -lt 10 ]; do $B sleep 0.05; i=$((i+1)); done; exit 0' USR1
@@ -280,6 +295,24 @@ nsTest('-g forwards to the child\'s process group; without it only the child', a
   process.kill(init2, 'SIGUSR1');
   assert.is((await one.done).code, 0);
   assert.is(read(dir, 'marks'), 'main\n');
+});
+
+const ttyTest = haveInit && hasCmd('script') ? test : test.skip;
+if (haveInit && !hasCmd('script')) console.log('SKIP -g terminal test: no script(1) to make a pty');
+
+ttyTest('-g makes the child\'s group the terminal\'s foreground group', async () => {
+  const dir = tempDir();
+  // script(1) gives the init a pty as controlling terminal; tpgid is field 8
+  const probe = `echo $$ $($B cut -d' ' -f5 /proc/$$/stat) $($B cut -d' ' -f8 /proc/$$/stat)`;
+  const cmd = (flags: string) => `${INIT} ${flags} -- ${B} sh -c "${probe.replaceAll('$', '\\$')}"`;
+  const withG = await start(['script', '-qec', cmd('-g'), '/dev/null'], dir).done;
+  const [pid, pgrp, tpgid] = withG.stdout.trim().split(/\s+/);
+  assert.ok(pid && Number(pid) > 0, withG.stdout);
+  assert.is(pgrp, pid, 'own process group');
+  assert.is(tpgid, pid, 'foreground on the terminal');
+  const noG = await start(['script', '-qec', cmd(''), '/dev/null'], dir).done;
+  const [pid2, pgrp2] = noG.stdout.trim().split(/\s+/);
+  assert.is.not(pgrp2, pid2, 'without -g the child stays in the init\'s group');
 });
 
 hostTest('-s outside a pid namespace: reaps orphans, stops only its own tree', async () => {

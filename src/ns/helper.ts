@@ -26,8 +26,10 @@
 // Errors: at any point before the barrier the helper or the child writes
 // "error <step> <errno> <text>\n" on SYNC_FD and exits 1; <step> indexes the
 // plan, so the message names the object the step was about (sysctl key, mount
-// destination, hook). After the barrier the same line goes to the connection
-// of `tsrun start`. EOF on SYNC_FD without "ready" means the helper died.
+// destination, hook). A <text> starting with "!" is an explanation that
+// replaces the errno's (a mount path escaping the rootfs). After the barrier
+// the same line goes to the connection of `tsrun start`. EOF on SYNC_FD
+// without "ready" means the helper died.
 //
 // Fds: 0-2 are the container's stdio (those of create/run); 3..3+N-1 are the
 // --preserve-fds fds; SYNC_FD = 3+N is a socketpair end. Everything from 3+N up
@@ -146,6 +148,8 @@ export function helperError(plan: PlanStep[], line: string): RuntimeError {
   const errno = Number(m[2]);
   const text = m[3] ?? '';
   if (step?.rawError) return new RuntimeError(step.op === 'hook' ? 'ERR_HOOK' : 'ERR_EXEC', text, { errno });
+  // A text starting with "!" explains the failure better than the errno does.
+  if (text.startsWith('!')) return new RuntimeError('ERR_SETUP', `${step?.what ?? step?.op}: ${text.slice(1)}`, { errno, op: step?.op });
   const what = step?.what ?? text;
   return new RuntimeError('ERR_SETUP', `${what}: ${errnoText(errno)}`, { errno, op: step?.op });
 }

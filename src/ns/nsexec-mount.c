@@ -59,7 +59,7 @@ static int resolve(const char *path, enum create_mode mode) {
     if (!strcmp(comp, ".")) continue;
     if (!strcmp(comp, "..")) {
       char *cut = strrchr(cur, '/');
-      if (!*cur) fail(EXDEV, "path %s escapes the rootfs through \"..\"", path);
+      if (!*cur) fail(EXDEV, "!path %s escapes the rootfs through \"..\" (a symlink or a literal \"..\")", path);
       if (cut) *cut = 0;
       else cur[0] = 0;
       continue;

@@ -133,7 +133,10 @@ static void op_fork(const struct step *s) {
   int monitor = (int)arg_ll(s, 0);
   pid_t pid = fork();
   if (pid < 0) fail(errno, "fork");
-  if (pid == 0) return;
+  if (pid == 0) {
+    umask(0); /* device nodes and mount points get exactly the modes asked for */
+    return;
+  }
   dprintf(sync_fd, "pid %d\n", pid);
   if (!monitor) _exit(0);
   close(sync_fd);

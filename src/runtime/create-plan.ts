@@ -111,7 +111,7 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   for (const r of proc.rlimits ?? []) {
     plan.push(step('rlimit', [rlimitNumber(r.type) ?? -1, rlimitValue(r.soft), rlimitValue(r.hard)], { what: `set ${r.type} to ${r.soft}/${r.hard}` }));
   }
-  if (proc.user.umask !== undefined) plan.push(step('umask', [proc.user.umask]));
+  plan.push(step('umask', [proc.user.umask ?? 0o022]));
   plan.push(identityStep(config));
   if (proc.noNewPrivileges) plan.push(step('no-new-privs', [], { what: 'set no_new_privs' }));
   plan.push(step('chdir', [proc.cwd], { what: `change to cwd ${JSON.stringify(proc.cwd)}` }));

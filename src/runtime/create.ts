@@ -4,14 +4,16 @@
 // poststop hooks, so a failed create leaves nothing behind.
 import { renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { openCgroup } from './cgroups/index.ts';
+import { openCgroup, resourceProblems } from './cgroups/index.ts';
 import type { Cgroup } from './cgroups/types.ts';
+import { createCgroup, destroyCgroup } from './container.ts';
 import type { Context } from './context.ts';
 import { buildCreatePlan } from './create-plan.ts';
 import { RuntimeError } from './errors.ts';
 import { loadConfig } from './load-config.ts';
-import type { Config, HookKind } from './oci-types.ts';
+import type { Config, HookKind, Resources } from './oci-types.ts';
 import { OCI_VERSION } from './oci-types.ts';
+import { ALWAYS_ALLOWED_DEVICES } from './default-spec.ts';
 import { helperPath } from './paths.ts';
 import { hookState, liveStartTime, validateId, type StoredState } from './state-store.ts';
 import { NsHelper } from '../ns/helper.ts';
@@ -48,7 +50,8 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
   }
   const init = initOptions(config);
   const cgroup = openCgroup(config.linux?.cgroupsPath, id);
-  cgroup.checkResources?.(config.linux?.resources);
+  const problems = resourceProblems(config.linux?.resources, cgroup.version);
+  if (problems.length) throw new RuntimeError('ERR_CONFIG', problems.join('; '));
   // 2. Claim the id: exactly one of two concurrent creates gets past here.
   const dir = ctx.store.claim(id);
   let helper: NsHelper | undefined;
@@ -75,8 +78,8 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     };
     ctx.log.debug(`container ${id}: pid ${pid}`);
     // 4. The cgroup, before the container runs anything of the user's.
-    cgroup.create();
-    cgroup.apply(config.linux?.resources);
+    createCgroup(cgroup);
+    cgroup.apply(withDefaultDevices(config.linux?.resources));
     cgroup.addProcess(pid);
     for (const w of cgroup.warnings()) ctx.log.warn(`warning: ${w}`);
     // 5. prestart and createRuntime hooks, in the runtime's namespaces.
@@ -101,6 +104,13 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
   }
 }
 
+/** Device rules end with the devices every container needs (the default nodes,
+ *  ptys), as runc appends them: a deny-all rule must not break /dev/null. */
+export function withDefaultDevices(resources: Resources | undefined): Resources | undefined {
+  if (!resources?.devices?.length) return resources;
+  return { ...resources, devices: [...resources.devices, ...ALWAYS_ALLOWED_DEVICES] };
+}
+
 function initOptions(config: Config): { path: string; graceSeconds: number; processGroup: boolean } | null {
   const a = config.annotations ?? {};
   if (a[INIT_ANNOTATION] === 'false') return null;
@@ -123,7 +133,7 @@ function undo(ctx: Context, cgroup: Cgroup, state: StoredState | undefined, help
   }
   helper?.close();
   try {
-    cgroup.destroy();
+    destroyCgroup(cgroup);
   } catch (err) {
     ctx.log.warn(`warning: ${(err as Error).message}`);
   }

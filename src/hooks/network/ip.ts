@@ -26,8 +26,8 @@ export function run(cmd: string, args: string[], input?: string): Promise<RunRes
     const child = spawn(cmd, args, { env: toolEnv(), stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', (err: NodeJS.ErrnoException) => {
       const hint = cmd === 'ip' ? 'install iproute2' : cmd === 'iptables' ? 'install iptables' : cmd === 'nsenter' || cmd === 'unshare' ? 'install util-linux' : undefined;
       reject(new RuntimeError('NET_TOOL', `cannot run ${cmd}: ${err.code === 'ENOENT' ? 'not found in PATH' : err.message}`, { cause: err, hint }));

@@ -43,10 +43,7 @@ export async function addMasquerade(subnet: string, network: string): Promise<vo
   if (!(await iptables('-C', rule))) await iptables('-A', rule);
 }
 
-/** Removes every copy of the rule (a crashed run may have added one twice). */
+/** Removes the rule; one that is already gone is fine (down is idempotent). */
 export async function removeMasquerade(subnet: string, network: string): Promise<void> {
-  const rule = masqueradeRule(subnet, network);
-  for (let i = 0; i < 16; i++) {
-    if (!(await iptables('-D', rule))) return;
-  }
+  await iptables('-D', masqueradeRule(subnet, network));
 }

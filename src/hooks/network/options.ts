@@ -20,7 +20,8 @@ export interface NetworkOptions {
   gateway?: string;
   bridge?: string;
   parent?: string;
-  ipvlanMode: IpvlanMode;
+  /** undefined: the network's recorded mode, else l2. */
+  ipvlanMode?: IpvlanMode;
   nat: boolean;
   /** "all" or a hex CPU mask for rps_cpus. */
   rps?: string;
@@ -42,9 +43,21 @@ function bad(key: string, message: string): RuntimeError {
   return new RuntimeError('NET_OPTION', `network option ${key}: ${message}`);
 }
 
-/** The items of a spec: comma-separated, blanks dropped. */
+/**
+ * The items of a spec: comma-separated, blanks dropped. A cpu mask for more
+ * than 32 CPUs has commas of its own (rps=ff,ffffffff): a bare hex group
+ * right after rps= belongs to it. No option name is a hex number, so this
+ * cannot swallow an option.
+ */
 export function specItems(spec: string): string[] {
-  return spec.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const items: string[] = [];
+  for (const raw of spec.split(',')) {
+    const item = raw.trim();
+    const last = items.length - 1;
+    if (last >= 0 && /^[0-9a-fA-F]{1,8}$/.test(item) && /^(--)?rps=/.test(items[last] ?? '')) items[last] += `,${item}`;
+    else if (item !== '') items.push(item);
+  }
+  return items;
 }
 
 export function parseNetworkSpec(spec: string): NetworkOptions {
@@ -93,7 +106,7 @@ function parseNetworkItems(items: string[]): NetworkOptions {
   onlyFor('parent', ['macvlan', 'ipvlan']);
   onlyFor('ipvlan-mode', ['ipvlan']);
 
-  const opts: NetworkOptions = { mode, name: '', stateDir: DEFAULT_STATE_DIR, ipvlanMode: 'l2', nat: false };
+  const opts: NetworkOptions = { mode, name: '', stateDir: DEFAULT_STATE_DIR, nat: false };
 
   const stateDir = str('state-dir');
   if (stateDir !== undefined) {

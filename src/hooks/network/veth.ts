@@ -4,7 +4,7 @@
 // temporary name ever shows in the host netns.
 import { createHash } from 'node:crypto';
 import { RuntimeError } from '../../runtime/errors.ts';
-import { deleteLink, ipBatch, oneLine, run, showLink } from './ip.ts';
+import { deleteLink, ip, ipBatch, oneLine, run, showLink } from './ip.ts';
 import { isLinkName } from './options.ts';
 
 const hash8 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 8);
@@ -39,12 +39,15 @@ export interface BridgeResult {
 export async function ensureBridge(bridge: string, gatewayCidr: string, mtu: number | undefined): Promise<BridgeResult> {
   const link = await showLink(`bridge ${bridge}`, bridge);
   if (!link) {
-    const mtuArg = mtu === undefined ? '' : ` mtu ${mtu}`;
-    await ipBatch(`create bridge ${bridge}`, [
-      `link add name ${bridge} address ${bridgeMac(bridge)}${mtuArg} type bridge`,
-      `addr add ${gatewayCidr} dev ${bridge}`,
-      `link set dev ${bridge} up`,
-    ]);
+    const mtuArg = mtu === undefined ? [] : ['mtu', String(mtu)];
+    await ip(`create bridge ${bridge}`, ['link', 'add', 'name', bridge, 'address', bridgeMac(bridge), ...mtuArg, 'type', 'bridge']);
+    try {
+      await ipBatch(`set up bridge ${bridge}`, [`addr add ${gatewayCidr} dev ${bridge}`, `link set dev ${bridge} up`]);
+    } catch (err) {
+      // All or nothing: a half-made bridge would not be in the state to undo.
+      await deleteLink(`remove half-made bridge ${bridge}`, bridge).catch(() => {});
+      throw err;
+    }
     return { created: true, gatewayAdded: true, mtu: mtu ?? 1500 };
   }
   if (link.kind !== 'bridge') {

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { RuntimeError } from '../errors.ts';
-import { CGROUP_ERROR } from './fsio.ts';
+import { CGROUP_ERROR, readText } from './fsio.ts';
 
 export const DEFAULT_CGROUP_ROOT = '/sys/fs/cgroup';
 
@@ -70,13 +70,7 @@ function knownControllers(): Set<string> {
 }
 
 export function cgroupMounts(): CgroupMount[] {
-  let text: string;
-  try {
-    text = readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch (err) {
-    throw new RuntimeError(CGROUP_ERROR, `read "/proc/self/mountinfo": ${String((err as NodeJS.ErrnoException).code).toLowerCase()}`, { cause: err });
-  }
-  return parseCgroupMounts(text, knownControllers());
+  return parseCgroupMounts(readText('/proc/self/mountinfo'), knownControllers());
 }
 
 /**
@@ -85,7 +79,7 @@ export function cgroupMounts(): CgroupMount[] {
  */
 export function ownCgroups(text?: string): Map<string, string> {
   const out = new Map<string, string>();
-  const body = text ?? readFileSync('/proc/self/cgroup', 'utf8');
+  const body = text ?? readText('/proc/self/cgroup');
   for (const line of body.split('\n')) {
     const m = /^\d+:([^:]*):(.*)$/.exec(line);
     if (!m) continue;

@@ -1,7 +1,7 @@
 // Small synchronous file helpers for cgroupfs. Every failure becomes a
 // RuntimeError that names the file, the value written and the errno, because
 // a bare EINVAL from a cgroup write is useless without knowing which knob.
-import { readFileSync, writeFileSync, readdirSync, rmdirSync, existsSync, mkdirSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntimeError } from '../errors.ts';
 
@@ -34,8 +34,9 @@ export function readText(file: string): string {
   }
 }
 
-/** The file's trimmed text, or undefined when the file (or its cgroup) does not exist. */
-export function readOptional(file: string): string | undefined {
+/** The file's trimmed text, or undefined when the file (or its cgroup or controller) does not exist. */
+export function readOptional(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
   try {
     return readFileSync(file, 'utf8').trim();
   } catch (err) {
@@ -52,14 +53,14 @@ function readError(file: string, err: unknown): RuntimeError {
 }
 
 /** A number from a single-value file; NaN-free: undefined when absent or not numeric ("max"). */
-export function readNumber(file: string): number | undefined {
+export function readNumber(file: string | undefined): number | undefined {
   const text = readOptional(file);
   if (text === undefined || !/^-?\d+$/.test(text)) return undefined;
   return Number(text);
 }
 
 /** "key value" lines (memory.stat, cpu.stat, memory.events, oom_control) as a map. */
-export function readKeyed(file: string): Map<string, number> {
+export function readKeyed(file: string | undefined): Map<string, number> {
   const out = new Map<string, number>();
   const text = readOptional(file);
   if (text === undefined) return out;
@@ -77,10 +78,19 @@ export interface WriteOptions {
   field?: string;
 }
 
-/** Writes one value; the error names field, file, value and errno. */
+/**
+ * Writes one value in a single write(2); the error names field, file, value
+ * and errno. No O_CREAT: kernfs answers a create with EACCES, which would hide
+ * the real story (the file is missing because a controller is off).
+ */
 export function writeValue(file: string, value: string, opts: WriteOptions = {}): void {
   try {
-    writeFileSync(file, value);
+    const fd = openSync(file, constants.O_WRONLY);
+    try {
+      writeSync(fd, value);
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
     const { code, errno } = errnoOf(err);
     const what = opts.field ? `cannot set ${opts.field}: ` : '';

@@ -9,7 +9,11 @@
 //                       caller's cgroup then must hold no processes for
 //                       controllers to be enabled below it
 //   "slice:prefix:name" (systemd driver syntax) and paths with ".." are refused
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { RuntimeError } from '../errors.ts';
 import type { Cgroup, OpenOptions } from './types.ts';
+import { CGROUP_ERROR } from './fsio.ts';
 import { DEFAULT_CGROUP_ROOT, cgroupMounts, detectCgroupVersion, normaliseCgroupsPath, ownCgroups } from './detect.ts';
 import { CgroupV1 } from './v1.ts';
 import { CgroupV2 } from './v2.ts';
@@ -25,6 +29,12 @@ export function openCgroup(cgroupsPath: string | undefined, id: string, opts: Op
   const own = ownCgroups();
   if (version === 1) return new CgroupV1(path, mounts, own);
   const root = (opts.v2Root ?? DEFAULT_CGROUP_ROOT).replace(/\/+$/, '') || '/';
+  // Without this check a forced v2 on a v1 host would mkdir into the tmpfs at /sys/fs/cgroup.
+  if (!existsSync(join(root, 'cgroup.controllers'))) {
+    throw new RuntimeError(CGROUP_ERROR, `${root} is not a cgroup v2 hierarchy (no cgroup.controllers)`, {
+      hint: 'mount cgroup2 there or let tsrun detect the cgroup version',
+    });
+  }
   const mount = mounts.find((m) => m.fsType === 'cgroup2' && m.mountPoint === root);
   return new CgroupV2(path, root, mount?.root ?? '/', own.get(''));
 }

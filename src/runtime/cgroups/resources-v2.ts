@@ -14,11 +14,9 @@ const P = '/linux/resources';
 type Warn = (message: string) => void;
 
 export function applyV2(dir: string, r: Resources, warn: Warn): void {
-  // A missing file in v2 almost always means the controller is not enabled
-  // in the parent's cgroup.subtree_control.
   const put = (name: string, value: string, field: string) => writeValue(join(dir, name), value, {
     field,
-    hint: `is the ${name.split('.')[0]} controller enabled in ${join(dirname(dir), 'cgroup.subtree_control')}?`,
+    hint: (code) => (code === 'ENOENT' ? missingFileHint(dir, name) : undefined),
   });
   if (r.cpu) applyCpu(r.cpu, put, dir, warn);
   if (r.memory) applyMemory(r.memory, put, dir, warn);
@@ -30,14 +28,26 @@ export function applyV2(dir: string, r: Resources, warn: Warn): void {
   }
   // Last, so an explicit file wins over the value derived from a field above.
   for (const [key, value] of Object.entries(r.unified ?? {})) {
-    writeValue(join(dir, key), value, {
-      field: `${P}/unified/${key}`,
-      hint: `is the ${key.split('.')[0]} controller enabled in ${join(dirname(dir), 'cgroup.subtree_control')}?`,
-    });
+    put(key, value, `${P}/unified/${key}`);
   }
 }
 
 type Put = (name: string, value: string, field: string) => void;
+
+/**
+ * A v2 file is missing either because its controller is not enabled for
+ * this cgroup (the parent's subtree_control) or because the kernel has no
+ * such knob (a huge page size it lacks, io.bfq.weight without bfq).
+ */
+function missingFileHint(dir: string, name: string): string {
+  const controller = name.split('.')[0] ?? name;
+  const enabled = (readOptional(join(dir, 'cgroup.controllers')) ?? '').split(/\s+/);
+  if (!enabled.includes(controller)) {
+    return `the ${controller} controller is not enabled in ${join(dirname(dir), 'cgroup.subtree_control')}`;
+  }
+  if (controller === 'hugetlb') return 'is that a huge page size this kernel supports? see /sys/kernel/mm/hugepages';
+  return `this kernel has no ${name}`;
+}
 
 function applyCpu(cpu: NonNullable<Resources['cpu']>, put: Put, dir: string, warn: Warn): void {
   if (isSet(cpu.shares)) put('cpu.weight', String(cpuSharesToWeight(cpu.shares)), `${P}/cpu/shares`);

@@ -35,7 +35,7 @@ export function parseIoStat(text: string | undefined): BlkioEntry[] {
 }
 
 export function statsV1(dirs: Record<string, string>): CgroupStats {
-  const at = (controller: string, file: string) => (dirs[controller] ? join(dirs[controller], file) : '/nonexistent');
+  const at = (controller: string, file: string) => (dirs[controller] ? join(dirs[controller], file) : undefined);
   // cpuacct.usage_user/_sys are in ns; older kernels only have cpuacct.stat in USER_HZ ticks.
   const ticks = readKeyed(at('cpuacct', 'cpuacct.stat'));
   const userNs = readNumber(at('cpuacct', 'cpuacct.usage_user')) ?? (ticks.has('user') ? (ticks.get('user') ?? 0) * 1e7 : undefined);
