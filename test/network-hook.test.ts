@@ -199,10 +199,18 @@ function defineTests(): void {
     assert.equal(records('containers'), [], 'no container records');
   }
 
+  function stop(h: ChildProcess): void {
+    try {
+      if (h.exitCode === null && h.signalCode === null) h.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+
   async function cleanup(): Promise<void> {
     for (const [id, rt] of started) await sh(rt[0] ?? '', [...rt.slice(1), 'delete', '-f', id]);
     started.clear();
-    for (const h of holders) if (h.exitCode === null && h.pid !== undefined) process.kill(h.pid, 'SIGKILL');
+    for (const h of holders) stop(h);
     holders.clear();
   }
 
@@ -339,8 +347,11 @@ function defineTests(): void {
       const first = await holder();
       const spec = ['up', 'veth', 'name=tnf', 'subnet=10.96.0.0/24', `state-dir=${stateDir}`];
       assert.is((await cli(spec, hookState('again', first))).code, 0);
-      process.kill(first, 'SIGKILL');
-      await new Promise((r) => setTimeout(r, 100));
+      const firstChild = [...holders].find((h) => h.pid === first);
+      if (firstChild) {
+        stop(firstChild);
+        await new Promise((r) => firstChild.once('exit', r));
+      }
       const second = await holder();
       const again = await cli(spec, hookState('again', second));
       assert.is(again.code, 0, again.stderr);
@@ -413,7 +424,7 @@ function defineTests(): void {
   // the host stand-in, before it goes away.
   process.on('exit', () => {
     for (const [id, rt] of started) spawnSync(rt[0] ?? '', [...rt.slice(1), 'delete', '-f', id]);
-    for (const h of holders) if (h.exitCode === null && h.pid !== undefined) process.kill(h.pid, 'SIGKILL');
+    for (const h of holders) stop(h);
     rmSync(base, { recursive: true, force: true });
   });
 }
