@@ -16,6 +16,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../src/runtime/oci-types.ts';
 import { addNetworkToConfig, networkHookMain } from '../src/hooks/network/cli.ts';
+import { isAlive } from '../src/hooks/network/lock.ts';
 import { allCpusMask } from '../src/hooks/network/rps.ts';
 import { hostIfName } from '../src/hooks/network/veth.ts';
 
@@ -92,17 +93,15 @@ function defineTests(): void {
   /** Container id -> the runtime argv that runs it. */
   const started = new Map<string, string[]>();
   const holders = new Set<ChildProcess>();
-  let baseConfig: Config;
 
   // A busybox rootfs: the static binary and relative links for its applets.
   mkdirSync(join(rootfs, 'bin'), { recursive: true });
   copyFileSync('/bin/busybox', join(rootfs, 'bin/busybox'));
-  spawnSync('chmod', ['755', join(rootfs, 'bin/busybox')]);
   for (const applet of spawnSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).stdout.split('\n')) {
     if (applet !== '' && applet !== 'busybox') symlinkSync('busybox', join(rootfs, 'bin', applet));
   }
   spawnSync('runc', ['spec', '--bundle', base]);
-  baseConfig = JSON.parse(readFileSync(join(base, 'config.json'), 'utf8')) as Config;
+  const baseConfig = JSON.parse(readFileSync(join(base, 'config.json'), 'utf8')) as Config;
 
   // Probe once, before the ipvlan tests are defined.
   const probe = spawnSync('sh', ['-c', 'ip link add name tprobe0 type veth peer name tprobe1 && ip link add name tprobe2 link tprobe0 type ipvlan mode l2; r=$?; ip link del tprobe0; exit $r'], { encoding: 'utf8' });
@@ -176,6 +175,9 @@ function defineTests(): void {
   /** A netns held by a process of ours (`unshare --net CMD`), gone when we kill it. */
   async function holder(cmd: string[] = ['/bin/busybox', 'sleep', '300']): Promise<number> {
     const child = spawn('unshare', ['--net', ...cmd], { stdio: 'ignore' });
+    // Unref'd: a holder left over by a crashed test must not keep this
+    // process alive, or the exit handler that kills it would never run.
+    child.unref();
     holders.add(child);
     const pid = child.pid;
     if (pid === undefined) throw new Error('unshare did not start');
@@ -347,17 +349,16 @@ function defineTests(): void {
       const first = await holder();
       const spec = ['up', 'veth', 'name=tnf', 'subnet=10.96.0.0/24', `state-dir=${stateDir}`];
       assert.is((await cli(spec, hookState('again', first))).code, 0);
-      const firstChild = [...holders].find((h) => h.pid === first);
-      if (firstChild) {
-        stop(firstChild);
-        await new Promise((r) => firstChild.once('exit', r));
-      }
+      for (const h of holders) if (h.pid === first) stop(h);
+      while (isAlive(first, undefined)) await new Promise((r) => setTimeout(r, 10));
       const second = await holder();
       const again = await cli(spec, hookState('again', second));
       assert.is(again.code, 0, again.stderr);
       assert.equal(JSON.parse(readFileSync(join(stateDir, 'networks/tnf.json'), 'utf8')).allocations, { again: '10.96.0.2' });
       assert.is((await cli(['down', `state-dir=${stateDir}`], hookState('again'))).code, 0);
       await assertNothingLeft();
+      const shared = await cli(['up', `state-dir=${stateDir}`], hookState('shared', process.pid));
+      assert.match(shared.stderr, /container "shared" shares the runtime's network namespace/);
       const noPid = await cli(['up', `state-dir=${stateDir}`], hookState('nopid'));
       assert.match(noPid.stderr, /state of "nopid" on stdin: no pid/);
     } finally {
@@ -425,6 +426,10 @@ function defineTests(): void {
   process.on('exit', () => {
     for (const [id, rt] of started) spawnSync(rt[0] ?? '', [...rt.slice(1), 'delete', '-f', id]);
     for (const h of holders) stop(h);
-    rmSync(base, { recursive: true, force: true });
+    try {
+      rmSync(base, { recursive: true, force: true });
+    } catch {
+      // best effort: never throw from an exit handler
+    }
   });
 }

@@ -31,6 +31,18 @@
 // the same line goes to the connection of `tsrun start`. EOF on SYNC_FD
 // without "ready" means the helper died.
 //
+// exec (src/runtime/exec-plan.ts) is the same up to "go": the helper joins the
+// container's namespaces, forks, tsrun adds the pid to the cgroup and sends an
+// empty "go"; there is no barrier, so EOF on SYNC_FD (close-on-exec) means the
+// process was exec'd and an "error" line means it was not.
+//
+// Terminals (src/ns/nsexec-console.c): before any setns the helper connects to
+// --console-socket; the child makes a pty in the container's /dev/pts and sends
+// the master there with SCM_RIGHTS. In a foreground run or exec without a
+// console socket, the master goes instead to the helper over a socketpair made
+// before fork, and the helper relays it to tsrun's terminal (raw mode,
+// SIGWINCH → TIOCSWINSZ) until the process exits.
+//
 // Fds: 0-2 are the container's stdio (those of create/run); 3..3+N-1 are the
 // --preserve-fds fds; SYNC_FD = 3+N is a socketpair end. Everything from 3+N up
 // is marked close-on-exec just before exec, so callers' stray fds never leak
@@ -110,6 +122,14 @@ export class NsHelper {
     const [word, ...rest] = line.split(' ');
     if (word === expected) return rest.join(' ');
     if (word === 'error') throw helperError(this.plan, line);
+    throw new RuntimeError('ERR_HELPER', `unexpected message from the helper: ${JSON.stringify(line)}`);
+  }
+
+  /** exec: EOF means the process was exec'd (the sync fd is close-on-exec). */
+  async expectExec(): Promise<void> {
+    const line = await this.line();
+    if (line === null) return;
+    if (line.startsWith('error ')) throw helperError(this.plan, line);
     throw new RuntimeError('ERR_HELPER', `unexpected message from the helper: ${JSON.stringify(line)}`);
   }
 

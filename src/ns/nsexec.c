@@ -144,9 +144,7 @@ static void op_fork(const struct step *s) {
    * container itself, and we must live to report its status. */
   int ignored[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU};
   for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++) signal(ignored[i], SIG_IGN);
-  int status;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) _exit(255);
+  int status = relay_until_exit(pid);
   _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
@@ -210,6 +208,9 @@ int main(int argc, char **argv) {
     if (!strcmp(op, "setns")) op_setns(s);
     else if (!strcmp(op, "unshare")) { if (unshare((int)arg_ll(s, 0)) < 0) fail(errno, "unshare"); }
     else if (!strcmp(op, "fork")) op_fork(s);
+    else if (!strcmp(op, "console-socket")) op_console_socket(s);
+    else if (!strcmp(op, "pty-pair")) op_pty_pair();
+    else if (!strcmp(op, "pty")) op_pty(s);
     else if (!strcmp(op, "wait-go")) op_wait_go();
     else if (!strcmp(op, "propagation")) { if (mount(NULL, "/", NULL, (unsigned long)arg_ll(s, 0), NULL) < 0) fail(errno, "set / propagation"); }
     else if (!strcmp(op, "rootfs")) rootfs_open(s->argv[0]);

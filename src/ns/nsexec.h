@@ -43,4 +43,10 @@ void op_lookup(const struct step *s);
 void op_hook(const struct step *s, const char *state, size_t state_len);
 void op_exec(const struct step *s, int init_fd);
 
+/* nsexec-console.c: ptys, --console-socket and the foreground relay. */
+void op_console_socket(const struct step *s);
+void op_pty_pair(void);
+void op_pty(const struct step *s);
+int relay_until_exit(pid_t child);
+
 #endif

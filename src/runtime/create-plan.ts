@@ -38,6 +38,8 @@ export interface PlanInput {
   monitor: boolean;
   /** The runtime's own environment, for createContainer hooks that have none. */
   runtimeEnv: string[];
+  /** process.terminal: where the pty master goes (a foreground run relays it itself). */
+  consoleSocket?: string;
 }
 
 const DEFAULT_DEVICES: Array<[string, number, number]> = [
@@ -56,7 +58,9 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   const env = proc.env ?? [];
   const plan: PlanStep[] = [];
 
-  // 1. Namespaces: join the given paths first, then create the rest at once.
+  // 1. A terminal's master goes to the caller's socket, reached while its path still is.
+  plan.push(...terminalSteps(proc.terminal === true, input));
+  // 2. Namespaces: join the given paths first, then create the rest at once.
   //    A new cgroup namespace waits until tsrun has moved us into the cgroup.
   let unshare = 0;
   for (const ns of config.linux?.namespaces ?? []) {
@@ -65,18 +69,18 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
     else if (ns.type !== 'cgroup') unshare |= flag;
   }
   if (unshare) plan.push(step('unshare', [unshare], { what: 'create namespaces' }));
-  // 2. The container's PID 1; tsrun gets its host pid, sets up the cgroup and
+  // 3. The container's PID 1; tsrun gets its host pid, sets up the cgroup and
   //    runs the createRuntime hooks, then says go.
   plan.push(step('fork', [input.monitor ? 1 : 0], { what: 'fork the container process' }));
   plan.push(step('wait-go'));
   if (config.linux?.namespaces?.some((ns) => ns.type === 'cgroup' && !ns.path)) {
     plan.push(step('unshare', [CLONE_FLAGS.cgroup!], { what: 'create cgroup namespace' }));
   }
-  // 3. The rootfs and the config's mounts, resolved inside the rootfs.
+  // 4. The rootfs and the config's mounts, resolved inside the rootfs.
   plan.push(step('propagation', [rootfsPropagationFlags(config.linux?.rootfsPropagation)], { what: 'set mount propagation of /' }));
   plan.push(step('rootfs', [input.rootfs], { what: `bind rootfs ${JSON.stringify(input.rootfs)}` }));
   for (const m of config.mounts ?? []) plan.push(...mountSteps(m, input));
-  // 4. Devices and the /dev links every program expects.
+  // 5. Devices and the /dev links every program expects.
   const configured = new Set((config.linux?.devices ?? []).map((d) => d.path));
   for (const [path, major, minor] of DEFAULT_DEVICES) {
     if (!configured.has(path)) plan.push(step('mknod', [path, 'c', major, minor, 0o666, 0, 0], { what: `create device ${path}` }));
@@ -85,7 +89,7 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
     plan.push(step('mknod', [d.path, d.type === 'u' ? 'c' : d.type, d.major ?? 0, d.minor ?? 0, d.fileMode ?? 0o666, d.uid ?? 0, d.gid ?? 0], { what: `create device ${d.path}` }));
   }
   for (const [target, link] of DEV_LINKS) plan.push(step('symlink', [target, link], { what: `link ${link}` }));
-  // 5. Names and namespaced sysctls, written now that we are in the new
+  // 6. Names and namespaced sysctls, written now that we are in the new
   //    namespaces (the /proc/sys files follow the writer's namespaces).
   if (config.hostname !== undefined) plan.push(step('hostname', [config.hostname], { what: `set hostname ${JSON.stringify(config.hostname)}` }));
   if (config.domainname !== undefined) plan.push(step('domainname', [config.domainname], { what: `set domainname ${JSON.stringify(config.domainname)}` }));
@@ -96,9 +100,9 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   if (proc.oomScoreAdj !== undefined) {
     plan.push(step('write', ['/proc/self/oom_score_adj', proc.oomScoreAdj], { what: `set oomScoreAdj ${proc.oomScoreAdj}` }));
   }
-  // 6. createContainer hooks: container namespaces, host paths, before pivot_root.
+  // 7. createContainer hooks: container namespaces, host paths, before pivot_root.
   (config.hooks?.createContainer ?? []).forEach((h, i) => plan.push(hookStep('createContainer', i, h, input.runtimeEnv)));
-  // 7. The start barrier's socket must be bound while the state dir is reachable,
+  // 8. The start barrier's socket must be bound while the state dir is reachable,
   //    and the init copied into a sealed memfd while the host binary is.
   plan.push(step('listen', [input.stateDir], { what: 'create the start barrier' }));
   if (input.init) plan.push(step('init-memfd', [input.init.path], { what: `load ${input.init.path}` }));
@@ -107,7 +111,8 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   for (const p of config.linux?.maskedPaths ?? []) plan.push(step('mask', [p], { what: `mask ${p}` }));
   for (const p of config.linux?.readonlyPaths ?? []) plan.push(step('readonly', [p], { what: `make ${p} read-only` }));
   if (config.root.readonly) plan.push(step('remount-root-ro', [], { what: 'remount / read-only' }));
-  // 8. The process: limits, identity, capabilities, cwd, and the program itself.
+  // 9. The process: its terminal, limits, identity, capabilities, cwd, and the program itself.
+  if (proc.terminal) plan.push(ptyStep(config));
   for (const r of proc.rlimits ?? []) {
     plan.push(step('rlimit', [rlimitNumber(r.type) ?? -1, rlimitValue(r.soft), rlimitValue(r.hard)], { what: `set ${r.type} to ${r.soft}/${r.hard}` }));
   }
@@ -118,7 +123,7 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   const path = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
   plan.push(step('lookup', [path, proc.args[0]!], { rawError: true }));
   plan.push(step('close-fds', [3 + input.preserveFds]));
-  // 9. Wait for `tsrun start`; then startContainer hooks and exec.
+  // 10. Wait for `tsrun start`; then startContainer hooks and exec.
   plan.push(step('barrier'));
   (config.hooks?.startContainer ?? []).forEach((h, i) => plan.push(hookStep('startContainer', i, h, env)));
   const argv = input.init
@@ -126,6 +131,18 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
     : proc.args;
   plan.push(step('exec', [input.init ? '@init' : '@lookup', env.length, ...env, ...argv], { what: `exec ${JSON.stringify(proc.args[0])}` }));
   return plan;
+}
+
+export function terminalSteps(terminal: boolean, input: { consoleSocket?: string; monitor: boolean }): PlanStep[] {
+  if (!terminal) return [];
+  if (input.consoleSocket) return [step('console-socket', [resolve(input.consoleSocket)], { what: `connect to console socket ${JSON.stringify(input.consoleSocket)}` })];
+  if (input.monitor) return [step('pty-pair')];
+  throw new Error('terminalSteps: a terminal needs a console socket or a foreground monitor');
+}
+
+export function ptyStep(config: Pick<Config, 'process'>): PlanStep {
+  const p = config.process!;
+  return step('pty', [p.user.uid, p.user.gid, p.consoleSize?.height ?? 0, p.consoleSize?.width ?? 0], { what: 'create the container\'s terminal' });
 }
 
 function mountSteps(m: Mount, input: PlanInput): PlanStep[] {

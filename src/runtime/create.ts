@@ -43,7 +43,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
   // 1. Validate: the id, the config (schema, semantics, sysctls), the resources.
   validateId(id);
   const { config, bundle, rootfs } = loadConfig(opts.bundle);
-  if (config.process?.terminal && !opts.consoleSocket) {
+  if (config.process?.terminal && !opts.consoleSocket && !opts.monitor) {
     throw new RuntimeError('ERR_CONFIG', '/process/terminal: a terminal needs --console-socket', {
       hint: 'set process.terminal to false, or pass --console-socket',
     });
@@ -66,7 +66,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     // 3. Fork the container's PID 1 into its namespaces (tsrun-nsexec).
     const plan = buildCreatePlan({
       config, bundle, rootfs, stateDir: dir, init, cgroupDirs: cgroup.dirs, noPivot: opts.noPivot,
-      preserveFds: opts.preserveFds, monitor: opts.monitor,
+      preserveFds: opts.preserveFds, monitor: opts.monitor, consoleSocket: opts.consoleSocket,
       runtimeEnv: Object.entries(process.env).filter(([k]) => k !== 'NODE_COMPILE_CACHE').map(([k, v]) => `${k}=${v}`),
     });
     helper = new NsHelper(plan, { preserveFds: opts.preserveFds });
@@ -75,6 +75,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
       ociVersion: OCI_VERSION, id, pid, pidStartTime: liveStartTime(pid) ?? '', bundle, rootfs,
       created: new Date().toISOString(), annotations: config.annotations, cgroupsPath: cgroup.path,
       hooks: { poststart: config.hooks?.poststart, poststop: config.hooks?.poststop }, init: init !== null,
+      process: config.process,
     };
     ctx.log.debug(`container ${id}: pid ${pid}`);
     // 4. The cgroup, before the container runs anything of the user's.

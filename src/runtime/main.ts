@@ -19,6 +19,16 @@ const VERB_MODULES: Record<string, () => Promise<VerbModule>> = {
   list: () => import('./verbs/list.ts'),
   spec: () => import('./verbs/spec.ts'),
   signals: () => import('./verbs/signals.ts'),
+  exec: () => import('./verbs/exec.ts'),
+  ps: () => import('./verbs/ps.ts'),
+  pause: () => import('./verbs/pause.ts'),
+  resume: () => import('./verbs/resume.ts'),
+  events: () => import('./verbs/events.ts'),
+  update: () => import('./verbs/update.ts'),
+  features: () => import('./verbs/features.ts'),
+  hook: () => import('./verbs/hook.ts'),
+  network: () => import('./verbs/network.ts'),
+  demo: () => import('./verbs/demo.ts'),
 };
 
 async function main(argv: string[]): Promise<number> {

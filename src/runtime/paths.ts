@@ -1,4 +1,4 @@
-// Where tsrun's own files are: the bundle runs from build/tsrun.mjs and the C
+// Where tsrun's own files are: the bundle runs from build/tsrun.cjs and the C
 // helpers sit beside it; sources run from src/ (tests) find them in build/.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntimeError, fromSystemError } from './errors.ts';
-import type { Hooks, State, Status } from './oci-types.ts';
+import type { Hooks, Process, State, Status } from './oci-types.ts';
 import { OCI_VERSION } from './oci-types.ts';
 
 export interface StoredState {
@@ -22,6 +22,8 @@ export interface StoredState {
   /** Only the hooks that run after create: start runs poststart, delete poststop. */
   hooks?: Pick<Hooks, 'poststart' | 'poststop'>;
   init: boolean;
+  /** The config's process: `exec` starts from it (env, cwd, user, capabilities). */
+  process?: Process;
 }
 
 const ID_PATTERN = /^[\w+.-]+$/;

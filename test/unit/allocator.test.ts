@@ -17,7 +17,11 @@ import { acquire, release, withLock } from '../../src/hooks/network/lock.ts';
 import { parseNetworkSpec } from '../../src/hooks/network/options.ts';
 import type { NetworkState } from '../../src/hooks/network/store.ts';
 
-const ip = (s: string) => parseIPv4(s) ?? assert.unreachable(`bad test address ${s}`);
+function ip(s: string): number {
+  const n = parseIPv4(s);
+  if (n === null) throw new Error(`bad test address ${s}`);
+  return n;
+}
 
 function rejects(fn: () => unknown, pattern: RegExp): RuntimeError {
   try {
@@ -27,7 +31,8 @@ function rejects(fn: () => unknown, pattern: RegExp): RuntimeError {
     assert.match((err as RuntimeError).message, pattern);
     return err as RuntimeError;
   }
-  return assert.unreachable(`expected an error matching ${pattern}`);
+  assert.unreachable(`expected an error matching ${pattern}`);
+  throw new Error('unreachable');
 }
 
 test('ipv4 parsing and formatting', () => {
@@ -69,7 +74,7 @@ test('exhaustion is an error naming the network and subnet', () => {
   const gw = ip('10.9.0.1');
   assert.is(formatIPv4(nextFreeAddress(s, gw, [], 'small')), '10.9.0.2');
   const e = rejects(() => nextFreeAddress(s, gw, [ip('10.9.0.2')], 'small'), /network "small": subnet 10.9.0.0\/30 has no free address/);
-  assert.is(e.code, 'NET_EXHAUSTED');
+  assert.is(e.code, 'ERR_NET_EXHAUSTED');
   assert.ok(e.hint);
 });
 

@@ -40,7 +40,7 @@ export function parseAddressWithPrefix(text: string, what: string): { address: n
   const prefixText = slash < 0 ? '' : text.slice(slash + 1);
   const prefix = /^\d{1,2}$/.test(prefixText) ? Number(prefixText) : -1;
   if (address === null || prefix < 0 || prefix > 32) {
-    throw new RuntimeError('NET_OPTION', `network option ${what}: "${text}" is not an ipv4 address with a prefix length (A.B.C.D/len)`);
+    throw new RuntimeError('ERR_NET_OPTION', `network option ${what}: "${text}" is not an ipv4 address with a prefix length (A.B.C.D/len)`);
   }
   return { address, prefix };
 }
@@ -50,10 +50,10 @@ export function parseSubnet(text: string, what = 'subnet'): Subnet {
   const { address, prefix } = parseAddressWithPrefix(text, what);
   const base = (address & maskOf(prefix)) >>> 0;
   if (base !== address) {
-    throw new RuntimeError('NET_OPTION', `network option ${what}: "${text}" has host bits set, the subnet is ${formatSubnet({ base, prefix })}`);
+    throw new RuntimeError('ERR_NET_OPTION', `network option ${what}: "${text}" has host bits set, the subnet is ${formatSubnet({ base, prefix })}`);
   }
   if (prefix > 30) {
-    throw new RuntimeError('NET_OPTION', `network option ${what}: "${text}" is too small, it needs a prefix of /30 or shorter (room for a gateway and a container)`);
+    throw new RuntimeError('ERR_NET_OPTION', `network option ${what}: "${text}" is too small, it needs a prefix of /30 or shorter (room for a gateway and a container)`);
   }
   return { base, prefix };
 }
@@ -105,7 +105,7 @@ export function nextFreeAddress(s: Subnet, gateway: number, used: Iterable<numbe
     if (!taken.has(a)) return a;
   }
   throw new RuntimeError(
-    'NET_EXHAUSTED',
+    'ERR_NET_EXHAUSTED',
     `network "${network}": subnet ${formatSubnet(s)} has no free address (${last - first + 1} host addresses, gateway included, all in use)`,
     { hint: 'stop a container on this network or use a larger subnet' },
   );

@@ -29,7 +29,7 @@ interface HookState {
 
 async function readAll(stdin: NodeJS.ReadableStream): Promise<string> {
   if ((stdin as { isTTY?: boolean }).isTTY) {
-    throw new RuntimeError('NET_USAGE', 'container state: stdin is a terminal', { hint: 'an OCI hook gets the state json on stdin' });
+    throw new RuntimeError('ERR_USAGE', 'container state: stdin is a terminal', { hint: 'an OCI hook gets the state json on stdin' });
   }
   let text = '';
   stdin.setEncoding('utf8');
@@ -42,13 +42,13 @@ function parseState(text: string, verb: 'up' | 'down'): HookState {
   try {
     raw = JSON.parse(text);
   } catch {
-    throw new RuntimeError('NET_USAGE', `container state on stdin: not valid json (${JSON.stringify(text.slice(0, 40))})`);
+    throw new RuntimeError('ERR_USAGE', `container state on stdin: not valid json (${JSON.stringify(text.slice(0, 40))})`);
   }
   const { id, pid } = (raw ?? {}) as { id?: unknown; pid?: unknown };
-  if (typeof id !== 'string' || id === '') throw new RuntimeError('NET_USAGE', 'container state on stdin: no id');
+  if (typeof id !== 'string' || id === '') throw new RuntimeError('ERR_USAGE', 'container state on stdin: no id');
   const hasPid = typeof pid === 'number' && Number.isInteger(pid) && pid > 0;
   if (verb === 'up' && !hasPid) {
-    throw new RuntimeError('NET_USAGE', `container state of "${id}" on stdin: no pid, up needs the container's process`, {
+    throw new RuntimeError('ERR_USAGE', `container state of "${id}" on stdin: no pid, up needs the container's process`, {
       hint: 'run it as a createRuntime hook',
     });
   }
@@ -64,7 +64,7 @@ export async function networkHookMain(args: string[], stdin: NodeJS.ReadableStre
       return 0;
     }
     if (verb !== 'up' && verb !== 'down') {
-      throw new RuntimeError('NET_USAGE', `unknown action ${JSON.stringify(verb ?? '')}, expected up or down`, {
+      throw new RuntimeError('ERR_USAGE', `unknown action ${JSON.stringify(verb ?? '')}, expected up or down`, {
         hint: 'tsrun hook network up|down [OPTION...] < state.json',
       });
     }
@@ -81,7 +81,7 @@ export async function networkHookMain(args: string[], stdin: NodeJS.ReadableStre
 }
 
 // Run as a program only when this very file is the entry point: once bundled
-// into build/tsrun.mjs, import.meta.url is the bundle's and must not match.
+// into build/tsrun.cjs, import.meta.url is the bundle's and must not match.
 function isEntryPoint(): boolean {
   const self = fileURLToPath(import.meta.url);
   if (!self.endsWith('/hooks/network/cli.ts') || process.argv[1] === undefined) return false;

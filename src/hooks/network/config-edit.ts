@@ -19,7 +19,7 @@ function isOurs(hook: Hook, hookCommand: string[], verb: 'up' | 'down'): boolean
  */
 export function addNetworkToConfig(config: Config, spec: string, hookCommand: string[]): Config {
   if (hookCommand.length === 0 || !hookCommand[0]?.startsWith('/')) {
-    throw new RuntimeError('NET_OPTION', `network hook command ${JSON.stringify(hookCommand)}: needs an absolute program path first`, {
+    throw new RuntimeError('ERR_NET_OPTION', `network hook command ${JSON.stringify(hookCommand)}: needs an absolute program path first`, {
       hint: 'runtimes run hook.path as is, without a PATH search',
     });
   }
@@ -31,7 +31,7 @@ export function addNetworkToConfig(config: Config, spec: string, hookCommand: st
   const netns = namespaces.filter((ns) => ns.type === 'network');
   const joined = netns.find((ns) => ns.path !== undefined && ns.path !== '');
   if (joined) {
-    throw new RuntimeError('NET_OPTION', `config joins the network namespace ${joined.path}: a network hook needs a new one`, {
+    throw new RuntimeError('ERR_NET_OPTION', `config joins the network namespace ${joined.path}: a network hook needs a new one`, {
       hint: 'remove the path from the network namespace entry',
     });
   }

@@ -4,7 +4,7 @@
 // container's link and configures the container's netns. Any failure runs
 // `down`, which undoes from the record alone: at poststop the container's
 // process and netns are gone, and a failed `up` may have got anywhere.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { RuntimeError } from '../../runtime/errors.ts';
 import {
   contains, defaultGateway, formatIPv4, formatSubnet, isHostAddress, nextFreeAddress, overlaps, parseIPv4, parseSubnet,
@@ -25,7 +25,7 @@ export const IFNAME = 'eth0';
 
 function conflict(net: NetworkState, key: string, have: string | undefined, want: string | undefined): void {
   if (want !== undefined && want !== have) {
-    throw new RuntimeError('NET_CONFLICT', `network "${net.name}" has ${key} ${have ?? '(none)'}, not ${want}`, {
+    throw new RuntimeError('ERR_NET_CONFLICT', `network "${net.name}" has ${key} ${have ?? '(none)'}, not ${want}`, {
       hint: 'containers of one network share these settings; use name=OTHER for another network',
     });
   }
@@ -45,18 +45,18 @@ export function resolveNetwork(opts: NetworkOptions, existing: NetworkState | nu
   const subnet = parseSubnet(opts.subnet ?? DEFAULT_SUBNET);
   const gateway = opts.gateway === undefined ? defaultGateway(subnet) : (parseIPv4(opts.gateway) ?? -1);
   if (!isHostAddress(subnet, gateway)) {
-    throw new RuntimeError('NET_OPTION', `network option gateway: ${opts.gateway} is not a host address of subnet ${formatSubnet(subnet)}`);
+    throw new RuntimeError('ERR_NET_OPTION', `network option gateway: ${opts.gateway} is not a host address of subnet ${formatSubnet(subnet)}`);
   }
   const bridge = opts.mode === 'veth' ? (opts.bridge ?? defaultBridgeName(opts.name)) : undefined;
   for (const other of all) {
     if (other.name === opts.name) continue;
     if (overlaps(subnet, parseSubnet(other.subnet))) {
-      throw new RuntimeError('NET_CONFLICT', `network "${opts.name}": subnet ${formatSubnet(subnet)} overlaps subnet ${other.subnet} of network "${other.name}"`, {
+      throw new RuntimeError('ERR_NET_CONFLICT', `network "${opts.name}": subnet ${formatSubnet(subnet)} overlaps subnet ${other.subnet} of network "${other.name}"`, {
         hint: 'give it another subnet=CIDR',
       });
     }
     if (bridge !== undefined && other.bridge === bridge) {
-      throw new RuntimeError('NET_CONFLICT', `network "${opts.name}": bridge ${bridge} belongs to network "${other.name}"`, { hint: 'give it another bridge=NAME' });
+      throw new RuntimeError('ERR_NET_CONFLICT', `network "${opts.name}": bridge ${bridge} belongs to network "${other.name}"`, { hint: 'give it another bridge=NAME' });
     }
   }
   const net: NetworkState = { name: opts.name, mode: opts.mode, subnet: formatSubnet(subnet), gateway: formatIPv4(gateway), allocations: {}, natUsers: [] };
@@ -75,10 +75,10 @@ export function chooseAddress(net: NetworkState, id: string, wanted: string | un
     return nextFreeAddress(subnet, gateway, used, net.name);
   }
   const a = parseIPv4(wanted) ?? -1;
-  if (!contains(subnet, a) || !isHostAddress(subnet, a)) throw new RuntimeError('NET_OPTION', `network option ip: ${wanted} is not a host address of subnet ${net.subnet}`);
-  if (a === gateway) throw new RuntimeError('NET_OPTION', `network option ip: ${wanted} is the gateway of network "${net.name}"`);
+  if (!contains(subnet, a) || !isHostAddress(subnet, a)) throw new RuntimeError('ERR_NET_OPTION', `network option ip: ${wanted} is not a host address of subnet ${net.subnet}`);
+  if (a === gateway) throw new RuntimeError('ERR_NET_OPTION', `network option ip: ${wanted} is the gateway of network "${net.name}"`);
   const owner = Object.entries(net.allocations).find(([cid, x]) => x === wanted && cid !== id);
-  if (owner) throw new RuntimeError('NET_CONFLICT', `network option ip: ${wanted} is in use by container "${owner[0]}" on network "${net.name}"`);
+  if (owner) throw new RuntimeError('ERR_NET_CONFLICT', `network option ip: ${wanted} is in use by container "${owner[0]}" on network "${net.name}"`);
   return a;
 }
 
@@ -93,12 +93,13 @@ async function reserve(id: string, pid: number, opts: NetworkOptions): Promise<R
   const old = store.readContainer(dir, id);
   if (old) {
     if (isAlive(old.pid, old.pidStart)) {
-      throw new RuntimeError('NET_CONFLICT', `container "${id}" already has a network ("${old.network}", ${old.address}) in ${dir}`, {
+      throw new RuntimeError('ERR_NET_CONFLICT', `container "${id}" already has a network ("${old.network}", ${old.address}) in ${dir}`, {
         hint: 'container ids must be unique per network state dir',
       });
     }
-    // Its process is gone but its poststop never ran (a crash): clean up first.
-    await release(dir, id);
+    // Its process is gone but its poststop never ran (a crash): clean up
+    // what can be, as its poststop would have.
+    await release(dir, id).catch(() => {});
   }
   const net = resolveNetwork(opts, store.readNetwork(dir, opts.name), store.listNetworks(dir));
   const rec: ContainerRecord = {
@@ -161,8 +162,18 @@ async function wire({ rec, net, mtu }: Reservation, opts: NetworkOptions, netns:
 
 export async function networkUp(id: string, pid: number, opts: NetworkOptions): Promise<void> {
   const netns = netnsPathOf(pid);
-  if (!existsSync(netns)) {
-    throw new RuntimeError('NET_STATE', `container "${id}": no network namespace at ${netns}`, { hint: `is its process ${pid} running?` });
+  let inode: number;
+  try {
+    inode = statSync(netns).ino;
+  } catch {
+    throw new RuntimeError('ERR_NET_STATE', `container "${id}": no network namespace at ${netns}`, { hint: `is its process ${pid} running?` });
+  }
+  // Without a network namespace of its own, "the container's" eth0, address
+  // and default route would be the host's.
+  if (inode === statSync('/proc/self/ns/net').ino) {
+    throw new RuntimeError('ERR_NET_STATE', `container "${id}" shares the runtime's network namespace`, {
+      hint: 'the config needs a new network namespace (linux.namespaces: {"type": "network"})',
+    });
   }
   const reservation = await withLock(opts.stateDir, () => reserve(id, pid, opts));
   try {
@@ -213,7 +224,7 @@ async function release(dir: string, id: string): Promise<void> {
     else store.writeNetwork(dir, net);
   }
   store.deleteContainer(dir, id);
-  if (failures.length > 0) throw new RuntimeError('NET_TEARDOWN', `container "${id}": ${failures.join('; ')}`);
+  if (failures.length > 0) throw new RuntimeError('ERR_NET_TEARDOWN', `container "${id}": ${failures.join('; ')}`);
 }
 
 /** Removes everything `up` made for container `id`. Idempotent: an unknown id is not an error. */

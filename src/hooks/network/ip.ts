@@ -30,7 +30,7 @@ export function run(cmd: string, args: string[], input?: string): Promise<RunRes
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', (err: NodeJS.ErrnoException) => {
       const hint = cmd === 'ip' ? 'install iproute2' : cmd === 'iptables' ? 'install iptables' : cmd === 'nsenter' || cmd === 'unshare' ? 'install util-linux' : undefined;
-      reject(new RuntimeError('NET_TOOL', `cannot run ${cmd}: ${err.code === 'ENOENT' ? 'not found in PATH' : err.message}`, { cause: err, hint }));
+      reject(new RuntimeError('ERR_NET_TOOL', `cannot run ${cmd}: ${err.code === 'ENOENT' ? 'not found in PATH' : err.message}`, { cause: err, hint }));
     });
     child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
     if (input !== undefined && child.stdin) {
@@ -60,7 +60,7 @@ export async function ip(step: string, args: string[], netns?: string): Promise<
   const [cmd, argv] = withNetns(netns, ['ip', ...args]);
   const res = await run(cmd, argv);
   if (res.code !== 0) {
-    throw new RuntimeError('NET_SETUP', `${step}: "ip ${args.join(' ')}"${where(netns)} failed: ${oneLine(res.stderr) || `exit status ${res.code}`}`);
+    throw new RuntimeError('ERR_NET_SETUP', `${step}: "ip ${args.join(' ')}"${where(netns)} failed: ${oneLine(res.stderr) || `exit status ${res.code}`}`);
   }
   return res.stdout;
 }
@@ -81,7 +81,7 @@ export async function ipBatch(step: string, lines: string[], netns?: string): Pr
   const line = failed ? lines[Number(failed[1]) - 1] : undefined;
   const said = oneLine(res.stderr.replace(/Command failed -:\d+\n?/g, '')) || `exit status ${res.code}`;
   const what = line === undefined ? `"ip -batch"` : `"ip ${line}"`;
-  throw new RuntimeError('NET_SETUP', `${step}: ${what}${where(netns)} failed: ${said}`);
+  throw new RuntimeError('ERR_NET_SETUP', `${step}: ${what}${where(netns)} failed: ${said}`);
 }
 
 export interface LinkInfo {
@@ -99,7 +99,7 @@ export async function showLink(step: string, name: string, netns?: string): Prom
   const res = await run(cmd, argv);
   if (res.code !== 0) {
     if (/does not exist|Cannot find device/.test(res.stderr)) return null;
-    throw new RuntimeError('NET_SETUP', `${step}: "ip addr show dev ${name}"${where(netns)} failed: ${oneLine(res.stderr)}`);
+    throw new RuntimeError('ERR_NET_SETUP', `${step}: "ip addr show dev ${name}"${where(netns)} failed: ${oneLine(res.stderr)}`);
   }
   type Raw = { ifindex: number; ifname: string; mtu: number; address: string; linkinfo?: { info_kind?: string }; addr_info?: { family: string; local: string; prefixlen: number }[] };
   const raw = (JSON.parse(res.stdout) as Raw[])[0];
@@ -119,6 +119,6 @@ export async function deleteLink(step: string, name: string, netns?: string): Pr
   const [cmd, argv] = withNetns(netns, ['ip', 'link', 'del', 'dev', name]);
   const res = await run(cmd, argv);
   if (res.code !== 0 && !/does not exist|Cannot find device/.test(res.stderr)) {
-    throw new RuntimeError('NET_SETUP', `${step}: "ip link del dev ${name}"${where(netns)} failed: ${oneLine(res.stderr)}`);
+    throw new RuntimeError('ERR_NET_SETUP', `${step}: "ip link del dev ${name}"${where(netns)} failed: ${oneLine(res.stderr)}`);
   }
 }

@@ -44,7 +44,7 @@ function readOrNull(path: string): string | null {
     return readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw fromSystemError('NET_LOCK', 'read lock', path, err);
+    throw fromSystemError('ERR_NET_LOCK', 'read lock', path, err);
   }
 }
 
@@ -73,7 +73,7 @@ function breakStale(dir: string, content: string, key: string): void {
   try {
     closeSync(openSync(marker, 'wx', 0o600));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError('NET_LOCK', 'create', marker, err);
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError('ERR_NET_LOCK', 'create', marker, err);
     // Another waiter is breaking this lock. If it died doing so, its marker
     // grows old while the stale lock stays: drop the marker to try again.
     try {
@@ -106,7 +106,7 @@ export async function acquire(dir: string, timeoutMs = 30_000): Promise<string> 
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
-    throw fromSystemError('NET_LOCK', 'create state dir', dir, err);
+    throw fromSystemError('ERR_NET_LOCK', 'create state dir', dir, err);
   }
   const nonce = randomBytes(8).toString('hex');
   const token = `${process.pid} ${processStartTime(process.pid)} ${nonce}\n`;
@@ -116,7 +116,7 @@ export async function acquire(dir: string, timeoutMs = 30_000): Promise<string> 
   try {
     writeFileSync(tmp, token, { mode: 0o600 });
   } catch (err) {
-    throw fromSystemError('NET_LOCK', 'write', tmp, err);
+    throw fromSystemError('ERR_NET_LOCK', 'write', tmp, err);
   }
   const deadline = Date.now() + timeoutMs;
   try {
@@ -126,7 +126,7 @@ export async function acquire(dir: string, timeoutMs = 30_000): Promise<string> 
         sweepLeftovers(dir, tmpName);
         return token;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError('NET_LOCK', 'link lock', path, err);
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError('ERR_NET_LOCK', 'link lock', path, err);
       }
       const held = readOrNull(path);
       if (held === null) continue;
@@ -139,7 +139,7 @@ export async function acquire(dir: string, timeoutMs = 30_000): Promise<string> 
         continue;
       }
       if (Date.now() > deadline) {
-        throw new RuntimeError('NET_LOCK', `network state lock ${path}: still held by pid ${owner.pid} after ${timeoutMs} ms`, {
+        throw new RuntimeError('ERR_NET_LOCK', `network state lock ${path}: still held by pid ${owner.pid} after ${timeoutMs} ms`, {
           hint: 'another network hook is running; if none is, remove the file',
           path,
         });

@@ -24,12 +24,12 @@ export async function createSubInterface(
   const said = oneLine(res.stderr) || `exit status ${res.code}`;
   if (/Unknown device type/i.test(res.stderr)) {
     const config = kind === 'macvlan' ? 'CONFIG_MACVLAN' : 'CONFIG_IPVLAN';
-    throw new RuntimeError('NET_UNSUPPORTED', `${kind} is not available: the kernel has no ${kind} support (${config}); ip said: ${said}`, {
+    throw new RuntimeError('ERR_UNSUPPORTED', `${kind} is not available: the kernel has no ${kind} support (${config}); ip said: ${said}`, {
       hint: kind === 'ipvlan' ? 'use macvlan' : 'use veth',
     });
   }
   if (/Cannot find device|does not exist/.test(res.stderr)) {
-    throw new RuntimeError('NET_SETUP', `${kind} parent ${parent}: no such interface in the runtime's network namespace; ip said: ${said}`);
+    throw new RuntimeError('ERR_NET_SETUP', `${kind} parent ${parent}: no such interface in the runtime's network namespace; ip said: ${said}`);
   }
-  throw new RuntimeError('NET_SETUP', `${kind} on ${parent}: "ip ${args.join(' ')}" failed: ${said}`);
+  throw new RuntimeError('ERR_NET_SETUP', `${kind} on ${parent}: "ip ${args.join(' ')}" failed: ${said}`);
 }

@@ -17,7 +17,7 @@ export function enableForwarding(): void {
   try {
     if (readFileSync(IP_FORWARD, 'utf8').trim() !== '1') writeFileSync(IP_FORWARD, '1\n');
   } catch (err) {
-    throw fromSystemError('NET_NAT', 'enable ip forwarding: write', IP_FORWARD, err);
+    throw fromSystemError('ERR_NET_NAT', 'enable ip forwarding: write', IP_FORWARD, err);
   }
 }
 
@@ -35,7 +35,7 @@ async function iptables(op: '-C' | '-A' | '-D', rule: string[]): Promise<boolean
   if (res.code === 0) return true;
   if (op !== '-A' && res.code === 1 && NO_SUCH_RULE.test(res.stderr)) return false;
   const verb = op === '-A' ? 'add' : op === '-D' ? 'remove' : 'check';
-  throw new RuntimeError('NET_NAT', `${verb} masquerade rule: "iptables ${args.map((a) => (a.includes(' ') ? `"${a}"` : a)).join(' ')}" failed: ${oneLine(res.stderr) || `exit status ${res.code}`}`);
+  throw new RuntimeError('ERR_NET_NAT', `${verb} masquerade rule: "iptables ${args.map((a) => (a.includes(' ') ? `"${a}"` : a)).join(' ')}" failed: ${oneLine(res.stderr) || `exit status ${res.code}`}`);
 }
 
 export async function addMasquerade(subnet: string, network: string): Promise<void> {

@@ -40,7 +40,7 @@ export function isLinkName(name: string): boolean {
 }
 
 function bad(key: string, message: string): RuntimeError {
-  return new RuntimeError('NET_OPTION', `network option ${key}: ${message}`);
+  return new RuntimeError('ERR_NET_OPTION', `network option ${key}: ${message}`);
 }
 
 /**
@@ -80,7 +80,7 @@ function parseNetworkItems(items: string[]): NetworkOptions {
       key = 'mode';
     }
     if (!KEYS.includes(key)) {
-      throw new RuntimeError('NET_OPTION', `unknown network option "${key}"`, {
+      throw new RuntimeError('ERR_NET_OPTION', `unknown network option "${key}"`, {
         hint: `known: veth, macvlan, ipvlan, ${KEYS.filter((k) => k !== 'mode').join(', ')}`,
       });
     }

@@ -46,12 +46,12 @@ export function allCpusMask(): string {
     // no sysfs cpu view: fall through to an empty list
   }
   const cpus = parseCpuList(list);
-  if (cpus.length === 0) throw new RuntimeError('NET_RPS', 'rps: cannot read the online cpus from /sys/devices/system/cpu/online');
+  if (cpus.length === 0) throw new RuntimeError('ERR_NET_RPS', 'rps: cannot read the online cpus from /sys/devices/system/cpu/online');
   return cpuMask(cpus);
 }
 
 function noRps(dev: string): RuntimeError {
-  return new RuntimeError('NET_RPS', `rps is not available on ${dev}: no rps_cpus in its rx queues, the kernel has no rps support (CONFIG_RPS)`);
+  return new RuntimeError('ERR_NET_RPS', `rps is not available on ${dev}: no rps_cpus in its rx queues, the kernel has no rps support (CONFIG_RPS)`);
 }
 
 function writeDirect(dev: string, mask: string): void {
@@ -65,7 +65,7 @@ function writeDirect(dev: string, mask: string): void {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') throw noRps(dev);
-      throw new RuntimeError('NET_RPS', `rps on ${dev}: write "${mask}" to ${path}: ${code?.toLowerCase() ?? String(err)}${code === 'EINVAL' || code === 'EOVERFLOW' ? ' (not a valid cpu mask for this machine)' : ''}`);
+      throw new RuntimeError('ERR_NET_RPS', `rps on ${dev}: write "${mask}" to ${path}: ${code?.toLowerCase() ?? String(err)}${code === 'EINVAL' || code === 'EOVERFLOW' ? ' (not a valid cpu mask for this machine)' : ''}`);
     }
   }
 }
@@ -82,14 +82,14 @@ async function writeViaFreshSysfs(dev: string, mask: string): Promise<void> {
   if (res.code === 0) return;
   if (res.code === 5) throw noRps(dev);
   const step = res.code === 3 ? 'mount a private sysfs' : res.code === 4 ? `find ${dev} in it` : res.code === 6 ? `write "${mask}" to rps_cpus` : 'run unshare';
-  throw new RuntimeError('NET_RPS', `rps on ${dev}: ${step} failed: ${oneLine(res.stderr) || `exit status ${res.code}`}`);
+  throw new RuntimeError('ERR_NET_RPS', `rps on ${dev}: ${step} failed: ${oneLine(res.stderr) || `exit status ${res.code}`}`);
 }
 
 /** Writes `mask` ("all" or hex) to rps_cpus of every rx queue of `dev`, a link of the caller's netns. */
 export async function setRps(dev: string, mask: string): Promise<void> {
   const want = mask === 'all' ? allCpusMask() : mask;
   const link = await showLink(`rps on ${dev}`, dev);
-  if (!link) throw new RuntimeError('NET_RPS', `rps on ${dev}: no such link`);
+  if (!link) throw new RuntimeError('ERR_NET_RPS', `rps on ${dev}: no such link`);
   let same = false;
   try {
     const sys = `/sys/class/net/${dev}`;

@@ -56,12 +56,12 @@ function readJson<T>(path: string): T | null {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw fromSystemError('NET_STATE', 'read', path, err);
+    throw fromSystemError('ERR_NET_STATE', 'read', path, err);
   }
   try {
     return JSON.parse(text) as T;
   } catch {
-    throw new RuntimeError('NET_STATE', `network state file ${path} is not valid json`, {
+    throw new RuntimeError('ERR_NET_STATE', `network state file ${path} is not valid json`, {
       path,
       hint: 'remove it and clean up the links and iptables rules it described by hand',
     });
@@ -75,7 +75,7 @@ function writeJson(path: string, value: unknown): void {
     writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
     renameSync(tmp, path);
   } catch (err) {
-    throw fromSystemError('NET_STATE', 'write', path, err);
+    throw fromSystemError('ERR_NET_STATE', 'write', path, err);
   }
 }
 
@@ -83,7 +83,7 @@ function remove(path: string): void {
   try {
     unlinkSync(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError('NET_STATE', 'remove', path, err);
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError('ERR_NET_STATE', 'remove', path, err);
   }
 }
 
@@ -103,7 +103,7 @@ export function listNetworks(dir: string): NetworkState[] {
     names = readdirSync(join(dir, 'networks'));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw fromSystemError('NET_STATE', 'list', join(dir, 'networks'), err);
+    throw fromSystemError('ERR_NET_STATE', 'list', join(dir, 'networks'), err);
   }
   return names
     .filter((n) => n.endsWith('.json'))

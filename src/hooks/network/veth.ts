@@ -51,7 +51,7 @@ export async function ensureBridge(bridge: string, gatewayCidr: string, mtu: num
     return { created: true, gatewayAdded: true, mtu: mtu ?? 1500 };
   }
   if (link.kind !== 'bridge') {
-    throw new RuntimeError('NET_SETUP', `bridge ${bridge}: a link of that name exists and is not a bridge (${link.kind ?? 'kind unknown'})`, {
+    throw new RuntimeError('ERR_NET_SETUP', `bridge ${bridge}: a link of that name exists and is not a bridge (${link.kind ?? 'kind unknown'})`, {
       hint: 'choose another name with bridge=NAME',
     });
   }
@@ -70,7 +70,7 @@ export async function removeBridge(bridge: string, created: boolean, gatewayAdde
   const res = await run('ip', ['addr', 'del', gatewayCidr, 'dev', bridge]);
   // Gone already (address or bridge): nothing left to undo.
   if (res.code !== 0 && !/Cannot assign requested address|Cannot find device|does not exist/.test(res.stderr)) {
-    throw new RuntimeError('NET_SETUP', `remove gateway ${gatewayCidr} from bridge ${bridge}: "ip addr del" failed: ${oneLine(res.stderr)}`);
+    throw new RuntimeError('ERR_NET_SETUP', `remove gateway ${gatewayCidr} from bridge ${bridge}: "ip addr del" failed: ${oneLine(res.stderr)}`);
   }
 }
 

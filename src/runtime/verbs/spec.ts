@@ -15,7 +15,8 @@ export default async function spec(ctx: Context): Promise<number> {
   let config: Config = defaultSpec();
   const net = stringOption(ctx, 'net');
   if (net) {
-    throw new RuntimeError('ERR_UNSUPPORTED', `--net ${net}: TODO-NETWORK`); void tsrunCommand; //TODO-NETWORK
+    const { addNetworkToConfig } = await import('../../hooks/network/config-edit.ts');
+    config = addNetworkToConfig(config, net, [tsrunCommand(), 'hook', 'network']);
   }
   writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
   return 0;

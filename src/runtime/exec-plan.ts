@@ -1,0 +1,56 @@
+// `tsrun exec`: a process joins a running container. The plan joins every
+// namespace the container's PID 1 has that differs from ours (the mount
+// namespace last: after it, host /proc paths no longer resolve), forks into
+// the pid namespace, waits while tsrun puts it in the cgroup, then takes the
+// process's identity and execs. No barrier: EOF on the sync socket means exec
+// succeeded. Pure: the namespace list is found by the caller.
+import { CLONE_FLAGS, DEFAULT_PATH, ptyStep, terminalSteps } from './create-plan.ts';
+import type { Config, Process } from './oci-types.ts';
+import { rlimitNumber, rlimitValue } from './rlimits.ts';
+import { capabilityMask } from './capabilities.ts';
+import { step, type PlanStep } from '../ns/plan.ts';
+
+/** Join order: user first (it grants the rights for the rest), mount last. */
+export const JOIN_ORDER = ['user', 'cgroup', 'ipc', 'uts', 'net', 'pid', 'time', 'mnt'] as const;
+const NS_TYPE: Record<string, string> = { net: 'network', mnt: 'mount' };
+
+export interface ExecInput {
+  process: Process;
+  /** [proc ns name, path] of the namespaces to join, in JOIN_ORDER. */
+  namespaces: Array<[string, string]>;
+  consoleSocket?: string;
+  monitor: boolean;
+  preserveFds: number;
+}
+
+export function buildExecPlan(input: ExecInput): PlanStep[] {
+  const proc = input.process;
+  const plan: PlanStep[] = [...terminalSteps(proc.terminal === true, input)];
+  for (const [name, path] of input.namespaces) {
+    const type = NS_TYPE[name] ?? name;
+    plan.push(step('setns', [path, CLONE_FLAGS[type] ?? 0], { what: `join the container's ${type} namespace` }));
+  }
+  plan.push(step('fork', [input.monitor ? 1 : 0], { what: 'fork the process' }));
+  plan.push(step('wait-go'));
+  if (proc.terminal) plan.push(ptyStep({ process: proc } as Pick<Config, 'process'>));
+  for (const r of proc.rlimits ?? []) {
+    plan.push(step('rlimit', [rlimitNumber(r.type) ?? -1, rlimitValue(r.soft), rlimitValue(r.hard)], { what: `set ${r.type} to ${r.soft}/${r.hard}` }));
+  }
+  if (proc.oomScoreAdj !== undefined) plan.push(step('write', ['/proc/self/oom_score_adj', proc.oomScoreAdj], { what: `set oomScoreAdj ${proc.oomScoreAdj}` }));
+  plan.push(step('umask', [proc.user.umask ?? 0o022]));
+  const caps = proc.capabilities;
+  const hex = (names: string[] | undefined, field: string): string => capabilityMask(names, `/process/capabilities/${field}`).toString(16);
+  const capArgs = caps
+    ? [hex(caps.bounding, 'bounding'), hex(caps.effective, 'effective'), hex(caps.permitted, 'permitted'), hex(caps.inheritable, 'inheritable'), hex(caps.ambient, 'ambient')]
+    : ['-', '-', '-', '-', '-'];
+  const groups = proc.user.additionalGids?.length ? proc.user.additionalGids.join(',') : '-';
+  plan.push(step('identity', [proc.user.uid, proc.user.gid, groups, ...capArgs], { what: `switch to uid ${proc.user.uid} gid ${proc.user.gid}` }));
+  if (proc.noNewPrivileges) plan.push(step('no-new-privs', [], { what: 'set no_new_privs' }));
+  plan.push(step('chdir', [proc.cwd], { what: `change to cwd ${JSON.stringify(proc.cwd)}` }));
+  const env = proc.env ?? [];
+  const path = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+  plan.push(step('lookup', [path, proc.args[0]!], { rawError: true }));
+  plan.push(step('close-fds', [3 + input.preserveFds]));
+  plan.push(step('exec', ['@lookup', env.length, ...env, ...proc.args], { what: `exec ${JSON.stringify(proc.args[0])}` }));
+  return plan;
+}
