@@ -157,18 +157,21 @@ function mountSteps(m: Mount, input: PlanInput): PlanStep[] {
 }
 
 /** A "cgroup" mount shows the container its own cgroup: on v2 the unified dir, on
- *  v1 a tmpfs with one bind per controller (mounting cgroup v1 anew would fail:
- *  the controllers are already mounted on the host). */
+ *  v1 a tmpfs with one bind per hierarchy carrying the mount's flags, named as
+ *  runc names them ("systemd" for name=systemd; no hybrid "unified" mirror).
+ *  Mounting cgroup v1 anew would fail: the controllers are mounted on the host. */
 function cgroupMountSteps(m: Mount, input: PlanInput, flags: number): PlanStep[] {
-  const ro = flags & MS_RDONLY;
   const what = `mount cgroup on ${JSON.stringify(m.destination)}`;
   const dirs = Object.entries(input.cgroupDirs);
-  if (dirs.length === 1 && dirs[0]![0] === 'unified') {
-    return [step('mount', [dirs[0]![1], m.destination, '', MS_BIND | MS_REC | ro, '', 0], { what })];
+  const unified = input.cgroupDirs.unified;
+  if (unified && dirs.length === 1) {
+    return [step('mount', [unified, m.destination, '', MS_BIND | MS_REC | flags, '', 0], { what })];
   }
   const steps = [step('mount', ['tmpfs', m.destination, 'tmpfs', flags & ~MS_RDONLY, 'mode=755', 0], { what })];
   for (const [controller, dir] of dirs) {
-    steps.push(step('mount', [dir, join(m.destination, controller), '', MS_BIND | ro, '', 0], { what: `${what} (${controller})` }));
+    if (controller === 'unified') continue;
+    const name = controller.replace(/^name=/, '');
+    steps.push(step('mount', [dir, join(m.destination, name), '', MS_BIND | flags, '', 0], { what: `${what} (${name})` }));
   }
   return steps;
 }
