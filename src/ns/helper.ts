@@ -51,9 +51,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
 import { RuntimeError } from '../runtime/errors.ts';
 import { helperPath } from '../runtime/paths.ts';
+import { errnoText } from './errno.ts';
 import { encodePlan, frame, type PlanStep } from './plan.ts';
 
 export interface HelperOptions {
@@ -152,13 +152,6 @@ function signalNumber(signal: NodeJS.Signals | null): number {
   return signal ? constants.signals[signal] : 0;
 }
 
-export function errnoText(errno: number): string {
-  try {
-    return `${getSystemErrorMessage(-errno).toLowerCase()} (${getSystemErrorName(-errno)})`;
-  } catch {
-    return `errno ${errno}`;
-  }
-}
 
 /** "error <step> <errno> <text>" → a RuntimeError whose message names what the step was about. */
 export function helperError(plan: PlanStep[], line: string): RuntimeError {

@@ -17,7 +17,7 @@ import { ALWAYS_ALLOWED_DEVICES } from './default-spec.ts';
 import { helperPath } from './paths.ts';
 import { hookState, liveStartTime, validateId, type StoredState } from './state-store.ts';
 import { NsHelper } from '../ns/helper.ts';
-import { runHooks } from '../hooks/run-hooks.ts';
+import { runHooksIfAny } from '../hooks/run-if-any.ts';
 
 export interface CreateOptions {
   bundle: string;
@@ -85,7 +85,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     for (const w of cgroup.warnings()) ctx.log.warn(`warning: ${w}`);
     // 5. prestart and createRuntime hooks, in the runtime's namespaces.
     for (const kind of ['prestart', 'createRuntime'] as HookKind[]) {
-      await runHooks(kind, config.hooks?.[kind], hookState(state, 'creating'), { mode: 'fatal' });
+      await runHooksIfAny(kind, config.hooks?.[kind], hookState(state, 'creating'), { mode: 'fatal' });
     }
     // 6. Go: the child mounts, runs createContainer hooks, pivots, and waits at the barrier.
     helper.sendGo(JSON.stringify(hookState(state, 'creating')), JSON.stringify(hookState(state, 'created')));
@@ -99,7 +99,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal).removeListener('SIGHUP', onSignal);
     abort();
     if (state && config.hooks?.poststop) {
-      await runHooks('poststop', config.hooks.poststop, hookState(state, 'stopped'), { mode: 'warn', warn: (l) => ctx.log.warn(l) });
+      await runHooksIfAny('poststop', config.hooks.poststop, hookState(state, 'stopped'), { mode: 'warn', warn: (l) => ctx.log.warn(l) });
     }
     throw err;
   }

@@ -6,7 +6,7 @@ import { positional, type Context } from '../context.ts';
 import { waitGone } from '../create.ts';
 import { RuntimeError, isRuntimeError } from '../errors.ts';
 import { hookState, validateId } from '../state-store.ts';
-import { runHooks } from '../../hooks/run-hooks.ts';
+import { runHooksIfAny } from '../../hooks/run-if-any.ts';
 import { signalAll } from './kill.ts';
 
 export default async function del(ctx: Context): Promise<number> {
@@ -44,6 +44,6 @@ export async function deleteContainer(ctx: Context, id: string, force: boolean):
     }
   }
   destroyCgroup(c.cgroup());
-  await runHooks('poststop', c.state.hooks?.poststop, hookState(c.state, 'stopped'), { mode: 'warn', warn: (l) => ctx.log.warn(l) });
+  await runHooksIfAny('poststop', c.state.hooks?.poststop, hookState(c.state, 'stopped'), { mode: 'warn', warn: (l) => ctx.log.warn(l) });
   ctx.store.remove(id);
 }

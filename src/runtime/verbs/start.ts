@@ -7,8 +7,8 @@ import { loadContainer, requireStatus } from '../container.ts';
 import { positional, type Context } from '../context.ts';
 import { RuntimeError } from '../errors.ts';
 import { hookState, type StoredState } from '../state-store.ts';
-import { errnoText } from '../../ns/helper.ts';
-import { runHooks } from '../../hooks/run-hooks.ts';
+import { errnoText } from '../../ns/errno.ts';
+import { runHooksIfAny } from '../../hooks/run-if-any.ts';
 
 export default async function start(ctx: Context): Promise<number> {
   const id = positional(ctx, 0, 'a container id');
@@ -43,5 +43,5 @@ export async function releaseBarrier(ctx: Context, state: StoredState): Promise<
     const message = / hook #\d+ /.test(text) || text.startsWith('exec: ') ? text : `${text}: ${errnoText(Number(m?.[1] ?? 0))}`;
     throw new RuntimeError('ERR_START', `cannot start container ${JSON.stringify(state.id)}: ${message}`);
   }
-  await runHooks('poststart', state.hooks?.poststart, hookState(state, 'running'), { mode: 'warn', warn: (l) => ctx.log.warn(l) });
+  await runHooksIfAny('poststart', state.hooks?.poststart, hookState(state, 'running'), { mode: 'warn', warn: (l) => ctx.log.warn(l) });
 }
