@@ -49,7 +49,10 @@ await build({
   minifyWhitespace: true,
   minifySyntax: true,
   external: ['ffi-rs'],
-  define: { 'import.meta.url': '__tsrunModuleUrl' },
+  define: {
+    'import.meta.url': '__tsrunModuleUrl',
+    TSRUN_VERSION: JSON.stringify(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version),
+  },
   banner: { js: "'use strict'; const __tsrunModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
 });

@@ -2,21 +2,24 @@
 //
 //  tsrun create (Node)                 tsrun-nsexec                       container init (child)
 //  ───────────────────                 ────────────                       ──────────────────────
-//  spawn nsexec SYNC_FD ───────────▶
+//  spawn nsexec IN OUT ────────────▶
 //  plan: "<len>\n" + steps ────────▶  setns(paths) / unshare(flags)
+//  cgroup: create, apply limits
+//  "0\n" (cgroup ready) ───────────▶  wait-cgroup; cgroup-join: "0" > tasks (v1,
+//                                      files opened first, before any setns)
 //                                      fork ─────────────────────────────▶ (PID 1 of the new pid ns)
-//          ◀──────────── "pid <hostpid>\n"
-//                                      create: exit 0                      wait-go: blocks on SYNC_FD
-//                                      run:    wait for the child, exit
+//          ◀──────────── "pid <hostpid>\n"                               (run: the child waits for
+//                                      create: exit 0                       cgroup ready and joins)
+//                                      run:    wait for the child, exit    wait-go: blocks on IN
 //                                              with its status (128+N)
-//  cgroup: create, apply, add pid
+//  (v2: tsrun moves the helper, or the child in run, by pid)
 //  prestart + createRuntime hooks
 //  "go": "<len>\n" state(creating) ─────────────────────────────────────▶ mounts, devices, hostname,
 //        "<len>\n" state(created)                                         sysctls, createContainer hooks,
 //                                                                          bind <state>/start.sock,
 //                                                                          pivot_root, masks, rlimits,
 //                                                                          identity, caps, lookup
-//          ◀──────────────────────────────────────────────── "ready\n"    (SYNC_FD closed)
+//          ◀──────────────────────────────────────────────── "ready\n"    (IN, OUT closed)
 //  write state.json + pid file; exit                                       accept() on start.sock ...
 //
 //  tsrun start ── connect(start.sock) ─────────────────────────────────▶ startContainer hooks
@@ -24,16 +27,16 @@
 //          ◀────────────────────── "error <step> <errno> <text>\n": the container exits
 //
 // Errors: at any point before the barrier the helper or the child writes
-// "error <step> <errno> <text>\n" on SYNC_FD and exits 1; <step> indexes the
+// "error <step> <errno> <text>\n" on OUT and exits 1; <step> indexes the
 // plan, so the message names the object the step was about (sysctl key, mount
 // destination, hook). A <text> starting with "!" is an explanation that
 // replaces the errno's (a mount path escaping the rootfs). After the barrier
-// the same line goes to the connection of `tsrun start`. EOF on SYNC_FD
+// the same line goes to the connection of `tsrun start`. EOF on OUT
 // without "ready" means the helper died.
 //
 // exec (src/runtime/exec-plan.ts) is the same up to "go": the helper joins the
-// container's namespaces, forks, tsrun adds the pid to the cgroup and sends an
-// empty "go"; there is no barrier, so EOF on SYNC_FD (close-on-exec) means the
+// container's namespaces, forks, and the child joins the cgroup after an empty
+// "go" (v1; on v2 tsrun moves it by pid first); there is no barrier, so EOF on OUT (close-on-exec) means the
 // process was exec'd and an "error" line means it was not.
 //
 // Terminals (src/ns/nsexec-console.c): before any setns the helper connects to
@@ -44,9 +47,10 @@
 // SIGWINCH → TIOCSWINSZ) until the process exits.
 //
 // Fds: 0-2 are the container's stdio (those of create/run); 3..3+N-1 are the
-// --preserve-fds fds; SYNC_FD = 3+N is a socketpair end. Everything from 3+N up
-// is marked close-on-exec just before exec, so callers' stray fds never leak
-// into the container.
+// --preserve-fds fds; IN = 3+N and OUT = 4+N are two one-way channels (a
+// failed write to a dead helper must not cost the error line waiting on OUT).
+// Everything from 3+N up is marked close-on-exec just before exec, so callers'
+// stray fds never leak into the container.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
@@ -64,10 +68,12 @@ export interface HelperOptions {
 
 export class NsHelper {
   readonly child: ChildProcess;
-  private readonly sync: Readable & Writable;
+  private readonly toHelper: Writable;
+  private readonly fromHelper: Readable;
   private buffered = '';
   private waiters: Array<() => void> = [];
   private ended = false;
+  private spawnError: Error | undefined;
   private readonly plan: PlanStep[];
 
   constructor(plan: PlanStep[], opts: HelperOptions = {}) {
@@ -75,22 +81,26 @@ export class NsHelper {
     const preserve = opts.preserveFds ?? 0;
     const stdio: Array<'inherit' | 'ignore' | 'pipe' | number> = [...(opts.stdio ?? ['inherit', 'inherit', 'inherit'])];
     for (let fd = 3; fd < 3 + preserve; fd++) stdio.push(fd);
-    stdio.push('pipe');
-    const syncFd = stdio.length - 1;
-    this.child = spawn(helperPath('tsrun-nsexec'), [String(syncFd)], { stdio });
-    this.child.on('error', () => {});
-    this.sync = this.child.stdio[syncFd] as unknown as Readable & Writable;
-    this.sync.setEncoding('utf8');
-    this.sync.on('data', (chunk: string) => {
+    stdio.push('pipe', 'pipe');
+    const inFd = stdio.length - 2;
+    this.child = spawn(helperPath('tsrun-nsexec'), [String(inFd), String(inFd + 1)], { stdio });
+    this.child.on('error', (err) => {
+      this.spawnError = err;
+    });
+    this.toHelper = this.child.stdio[inFd] as unknown as Writable;
+    this.toHelper.on('error', () => {}); // the helper died: its error line, or EOF, says why
+    this.fromHelper = this.child.stdio[inFd + 1] as unknown as Readable;
+    this.fromHelper.setEncoding('utf8');
+    this.fromHelper.on('data', (chunk: string) => {
       this.buffered += chunk;
       this.wake();
     });
-    this.sync.on('error', () => {});
-    this.sync.on('close', () => {
+    this.fromHelper.on('error', () => {});
+    this.fromHelper.on('close', () => {
       this.ended = true;
       this.wake();
     });
-    this.sync.write(encodePlan(plan));
+    this.toHelper.write(encodePlan(plan));
   }
 
   private wake(): void {
@@ -117,7 +127,8 @@ export class NsHelper {
   async expect(expected: 'pid' | 'ready'): Promise<string> {
     const line = await this.line();
     if (line === null) {
-      throw new RuntimeError('ERR_HELPER', `container setup ended before "${expected}": the helper exited unexpectedly`);
+      const why = this.spawnError ? `cannot run ${helperPath('tsrun-nsexec')}: ${this.spawnError.message}` : `the helper exited unexpectedly${await this.exitDescription()}`;
+      throw new RuntimeError('ERR_HELPER', `container setup ended before "${expected}": ${why}`);
     }
     const [word, ...rest] = line.split(' ');
     if (word === expected) return rest.join(' ');
@@ -133,8 +144,20 @@ export class NsHelper {
     throw new RuntimeError('ERR_HELPER', `unexpected message from the helper: ${JSON.stringify(line)}`);
   }
 
+  /** The cgroup exists and has its limits: the process may join it. */
+  sendCgroupReady(): void {
+    this.toHelper.write(frame(''));
+  }
+
   sendGo(stateCreating: string, stateCreated: string): void {
-    this.sync.write(Buffer.concat([frame(stateCreating), frame(stateCreated)]));
+    this.toHelper.write(Buffer.concat([frame(stateCreating), frame(stateCreated)]));
+  }
+
+  private async exitDescription(): Promise<string> {
+    const c = this.child;
+    if (c.exitCode === null && c.signalCode === null) await Promise.race([this.exited(), new Promise((r) => setTimeout(r, 200))]);
+    if (c.signalCode) return ` (killed by ${c.signalCode})`;
+    return c.exitCode === null ? '' : ` (exit status ${c.exitCode})`;
   }
 
   /** Resolves with the helper's exit code (run mode: the container's status). */
@@ -144,7 +167,8 @@ export class NsHelper {
   }
 
   close(): void {
-    this.sync.destroy();
+    this.toHelper.destroy();
+    this.fromHelper.destroy();
   }
 }
 

@@ -181,23 +181,27 @@ void op_hook(const struct step *s, const char *state, size_t state_len) {
   fcntl(in[1], F_SETFL, O_NONBLOCK);
   char output[2048];
   size_t kept = 0, sent = 0;
-  long long deadline = timeout > 0 ? now_ms() + timeout * 1000LL : -1;
-  int timed_out = 0, in_fd = in[1];
+  long long deadline = timeout > 0 ? now_ms() + timeout * 1000LL : -1, exited_at = -1;
+  int timed_out = 0, in_fd = in[1], status = 0, out_open = 1;
   if (state_len == 0) { close(in_fd); in_fd = -1; }
+  /* Polled in short slices so that the hook's exit is seen even while a child
+   * it left behind holds its output open (then 100 ms more are read, as the
+   * Node runner does), and the timeout applies even after it closed its output. */
   for (;;) {
-    struct pollfd fds[2] = {{out[0], POLLIN, 0}, {in_fd, POLLOUT, 0}};
-    int wait = deadline < 0 ? -1 : (int)(deadline - now_ms());
-    if (deadline >= 0 && wait <= 0) { timed_out = 1; break; }
-    if (poll(fds, in_fd >= 0 ? 2 : 1, wait) < 0 && errno != EINTR) break;
+    if (exited_at < 0 && waitpid(pid, &status, WNOHANG) == pid) exited_at = now_ms();
+    if (exited_at >= 0 && (!out_open || now_ms() - exited_at >= 100)) break;
+    if (deadline >= 0 && exited_at < 0 && now_ms() >= deadline) { timed_out = 1; break; }
+    struct pollfd fds[2] = {{out_open ? out[0] : -1, POLLIN, 0}, {in_fd, POLLOUT, 0}};
+    if (poll(fds, 2, 20) < 0 && errno != EINTR) break;
     if (in_fd >= 0 && fds[1].revents) {
       ssize_t n = write(in_fd, state + sent, state_len - sent);
       if (n > 0) sent += (size_t)n;
       if ((n < 0 && errno != EAGAIN) || sent == state_len) { close(in_fd); in_fd = -1; }
     }
-    if (fds[0].revents) {
+    if (out_open && fds[0].revents) {
       char chunk[1024];
       ssize_t n = read(out[0], chunk, sizeof chunk);
-      if (n <= 0) break;
+      if (n <= 0) { out_open = 0; continue; }
       for (ssize_t i = 0; i < n; i++) { /* keep the last bytes: errors come last */
         if (kept == sizeof output - 1) { memmove(output, output + 1, kept - 1); kept--; }
         output[kept++] = chunk[i];
@@ -206,9 +210,10 @@ void op_hook(const struct step *s, const char *state, size_t state_len) {
   }
   if (in_fd >= 0) close(in_fd);
   close(out[0]);
-  if (timed_out) kill(-pid, SIGKILL);
-  int status;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  if (timed_out) {
+    kill(-pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  }
   while (kept && (output[kept - 1] == '\n' || output[kept - 1] == ' ')) kept--;
   output[kept] = 0;
   if (timed_out) fail(ETIMEDOUT, "%s hook #%d (%s) failed: timed out after %ds%s%s", kind, index, path, timeout, kept ? ": " : "", output);

@@ -8,7 +8,7 @@
  * of its own; every step and every error report is described in
  * src/ns/helper.ts, where the protocol diagram lives.
  *
- * usage: tsrun-nsexec SYNC_FD   (the plan arrives on SYNC_FD) */
+ * usage: tsrun-nsexec IN_FD OUT_FD   (the plan arrives on IN_FD) */
 #define _GNU_SOURCE
 #include "nsexec.h"
 
@@ -31,7 +31,16 @@
 
 int report_fd = -1;
 int current_step = -1;
-static int sync_fd = -1;
+/* From tsrun (plan, cgroup ready, go) and to tsrun (pid, ready, errors): two
+ * one-way channels, so a write that fails on one never costs tsrun the error
+ * line waiting on the other. */
+static int sync_in = -1, sync_out = -1;
+
+/* cgroup v1 "tasks" files, opened before any setns (after a mount namespace
+ * join the host's /sys/fs/cgroup is out of sight) and written "0" later. */
+#define MAX_CGROUP_FDS 32
+static int cgroup_fds[MAX_CGROUP_FDS];
+static int ncgroup_fds;
 
 void write_all(int fd, const char *buf, size_t len) {
   while (len > 0) {
@@ -137,9 +146,10 @@ static void op_fork(const struct step *s) {
     umask(0); /* device nodes and mount points get exactly the modes asked for */
     return;
   }
-  dprintf(sync_fd, "pid %d\n", pid);
+  dprintf(sync_out, "pid %d\n", pid);
   if (!monitor) _exit(0);
-  close(sync_fd);
+  close(sync_in);
+  close(sync_out);
   /* Ctrl-C reaches the whole foreground group; tsrun forwards signals to the
    * container itself, and we must live to report its status. */
   int ignored[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU};
@@ -154,8 +164,8 @@ static void op_fork(const struct step *s) {
 static char *state_creating, *state_created;
 static size_t state_creating_len, state_created_len;
 static void op_wait_go(void) {
-  state_creating = read_blob(sync_fd, &state_creating_len);
-  state_created = read_blob(sync_fd, &state_created_len);
+  state_creating = read_blob(sync_in, &state_creating_len);
+  state_created = read_blob(sync_in, &state_created_len);
   if (!state_creating || !state_created) _exit(1); /* tsrun gave up on us */
 }
 
@@ -177,9 +187,10 @@ static void op_listen(const struct step *s) {
 }
 
 static void op_barrier(void) {
-  write_all(sync_fd, "ready\n", 6);
-  close(sync_fd);
-  sync_fd = -1;
+  write_all(sync_out, "ready\n", 6);
+  close(sync_in);
+  close(sync_out);
+  sync_in = sync_out = -1;
   report_fd = -1;
   int conn;
   do conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -190,13 +201,14 @@ static void op_barrier(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
+  if (argc != 3) {
     fprintf(stderr, "tsrun-nsexec is started by tsrun, not by hand\n");
     return 2;
   }
-  sync_fd = report_fd = atoi(argv[1]);
+  sync_in = atoi(argv[1]);
+  sync_out = report_fd = atoi(argv[2]);
   size_t len;
-  char *buf = read_blob(sync_fd, &len);
+  char *buf = read_blob(sync_in, &len);
   if (!buf) fail(EPROTO, "no plan received");
   int count, init_fd = -1;
   struct step *steps = parse_plan(buf, len, &count);
@@ -212,6 +224,21 @@ int main(int argc, char **argv) {
     else if (!strcmp(op, "pty-pair")) op_pty_pair();
     else if (!strcmp(op, "pty")) op_pty(s);
     else if (!strcmp(op, "wait-go")) op_wait_go();
+    else if (!strcmp(op, "wait-cgroup")) {
+      size_t n;
+      if (!read_blob(sync_in, &n)) _exit(1); /* tsrun gave up on us */
+    }
+    else if (!strcmp(op, "cgroup-open")) {
+      if (ncgroup_fds == MAX_CGROUP_FDS) fail(EMFILE, "too many cgroup hierarchies");
+      if ((cgroup_fds[ncgroup_fds++] = open(s->argv[0], O_WRONLY | O_CLOEXEC)) < 0) fail(errno, "open %s", s->argv[0]);
+    }
+    else if (!strcmp(op, "cgroup-join")) {
+      for (int c = 0; c < ncgroup_fds; c++) {
+        if (write(cgroup_fds[c], "0", 1) != 1) fail(errno, "join cgroup (hierarchy %d)", c);
+        close(cgroup_fds[c]);
+      }
+      ncgroup_fds = 0;
+    }
     else if (!strcmp(op, "propagation")) { if (mount(NULL, "/", NULL, (unsigned long)arg_ll(s, 0), NULL) < 0) fail(errno, "set / propagation"); }
     else if (!strcmp(op, "rootfs")) rootfs_open(s->argv[0]);
     else if (!strcmp(op, "mount")) op_mount(s);

@@ -32,6 +32,8 @@ export interface PlanInput {
   init: { path: string; graceSeconds: number; processGroup: boolean } | null;
   /** Directories of the container's cgroup, for a "cgroup" mount: controller → host dir. */
   cgroupDirs: Record<string, string>;
+  /** cgroup v1 "tasks" files the process joins itself (empty on v2: tsrun moves it). */
+  cgroupTasks: string[];
   noPivot: boolean;
   preserveFds: number;
   /** Stay the container's parent and exit with its status (foreground run). */
@@ -58,8 +60,9 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   const env = proc.env ?? [];
   const plan: PlanStep[] = [];
 
-  // 1. A terminal's master goes to the caller's socket, reached while its path still is.
-  plan.push(...terminalSteps(proc.terminal === true, input));
+  // 1. A terminal's master goes to the caller's socket, and the cgroup's tasks
+  //    files are opened, while their host paths are still reachable.
+  plan.push(...terminalSteps(proc.terminal === true, input), ...cgroupOpenSteps(input.cgroupTasks));
   // 2. Namespaces: join the given paths first, then create the rest at once.
   //    A new cgroup namespace waits until tsrun has moved us into the cgroup.
   let unshare = 0;
@@ -69,9 +72,17 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
     else if (ns.type !== 'cgroup') unshare |= flag;
   }
   if (unshare) plan.push(step('unshare', [unshare], { what: 'create namespaces' }));
-  // 3. The container's PID 1; tsrun gets its host pid, sets up the cgroup and
-  //    runs the createRuntime hooks, then says go.
+  // 3. The container's PID 1, in its cgroup before it runs anything. A write of
+  //    a pid to cgroup.procs takes the kernel's global threadgroup lock, which
+  //    costs an RCU grace period (~11 ms here); a single-threaded process that
+  //    writes "0" to a v1 "tasks" file moves itself without it. So the helper
+  //    joins and forks (the child is born in the cgroup), or, in a foreground
+  //    run, where the helper stays as the parent outside the cgroup, the child
+  //    joins after fork. On v2 tsrun moves the process (cgroupTasks is empty).
+  const join = [step('wait-cgroup'), ...(input.cgroupTasks.length ? [step('cgroup-join', [], { what: 'join the container\'s cgroup' })] : [])];
+  if (!input.monitor) plan.push(...join);
   plan.push(step('fork', [input.monitor ? 1 : 0], { what: 'fork the container process' }));
+  if (input.monitor) plan.push(...join);
   plan.push(step('wait-go'));
   if (config.linux?.namespaces?.some((ns) => ns.type === 'cgroup' && !ns.path)) {
     plan.push(step('unshare', [CLONE_FLAGS.cgroup!], { what: 'create cgroup namespace' }));
@@ -131,6 +142,10 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
     : proc.args;
   plan.push(step('exec', [input.init ? '@init' : '@lookup', env.length, ...env, ...argv], { what: `exec ${JSON.stringify(proc.args[0])}` }));
   return plan;
+}
+
+export function cgroupOpenSteps(tasks: string[]): PlanStep[] {
+  return tasks.map((f) => step('cgroup-open', [f], { what: `open cgroup ${f}` }));
 }
 
 export function terminalSteps(terminal: boolean, input: { consoleSocket?: string; monitor: boolean }): PlanStep[] {

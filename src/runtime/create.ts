@@ -8,6 +8,7 @@ import { openCgroup, resourceProblems } from './cgroups/index.ts';
 import type { Cgroup } from './cgroups/types.ts';
 import { createCgroup, destroyCgroup } from './container.ts';
 import type { Context } from './context.ts';
+import { DEFAULT_GRACE_SECONDS, GRACE_ANNOTATION, INIT_ANNOTATION, PGRP_ANNOTATION } from './annotations.ts';
 import { buildCreatePlan } from './create-plan.ts';
 import { RuntimeError } from './errors.ts';
 import { loadConfig } from './load-config.ts';
@@ -35,9 +36,6 @@ export interface Created {
   cgroup: Cgroup;
 }
 
-export const INIT_ANNOTATION = 'run.tsrun.init';
-export const GRACE_ANNOTATION = 'run.tsrun.init.grace-seconds';
-export const PGRP_ANNOTATION = 'run.tsrun.init.process-group';
 
 export async function createContainer(ctx: Context, id: string, opts: CreateOptions): Promise<Created> {
   // 1. Validate: the id, the config (schema, semantics, sysctls), the resources.
@@ -63,34 +61,42 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
   };
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal).once('SIGHUP', onSignal);
   try {
-    // 3. Fork the container's PID 1 into its namespaces (tsrun-nsexec).
+    // 3. The plan for the container's PID 1 (create-plan.ts).
     const plan = buildCreatePlan({
-      config, bundle, rootfs, stateDir: dir, init, cgroupDirs: cgroup.dirs, noPivot: opts.noPivot,
+      config, bundle, rootfs, stateDir: dir, init, cgroupDirs: cgroup.dirs, cgroupTasks: selfJoinFiles(cgroup), noPivot: opts.noPivot,
       preserveFds: opts.preserveFds, monitor: opts.monitor, consoleSocket: opts.consoleSocket,
       runtimeEnv: Object.entries(process.env).filter(([k]) => k !== 'NODE_COMPILE_CACHE').map(([k, v]) => `${k}=${v}`),
     });
+    ctx.log.debug(`create ${id}: validated, plan of ${plan.length} steps`);
+    // 4. The cgroup, made and limited before the container's process exists;
+    //    on v1 the helper (or, in a foreground run, the child) joins it itself.
+    createCgroup(cgroup);
+    cgroup.apply(withDefaultDevices(config.linux?.resources));
+    for (const w of cgroup.warnings()) ctx.log.warn(`warning: ${w}`);
+    // 5. Fork the container's PID 1 into its namespaces and its cgroup (tsrun-nsexec).
     helper = new NsHelper(plan, { preserveFds: opts.preserveFds });
+    const moveByPid = cgroup.version === 2;
+    if (moveByPid && !opts.monitor) cgroup.addProcess(helper.child.pid ?? 0);
+    helper.sendCgroupReady();
     const pid = Number(await helper.expect('pid'));
+    if (moveByPid && opts.monitor) cgroup.addProcess(pid);
+    ctx.log.debug(`create ${id}: pid ${pid} in cgroup ${cgroup.path}`);
     state = {
       ociVersion: OCI_VERSION, id, pid, pidStartTime: liveStartTime(pid) ?? '', bundle, rootfs,
       created: new Date().toISOString(), annotations: config.annotations, cgroupsPath: cgroup.path,
       hooks: { poststart: config.hooks?.poststart, poststop: config.hooks?.poststop }, init: init !== null,
       process: config.process,
     };
-    ctx.log.debug(`container ${id}: pid ${pid}`);
-    // 4. The cgroup, before the container runs anything of the user's.
-    createCgroup(cgroup);
-    cgroup.apply(withDefaultDevices(config.linux?.resources));
-    cgroup.addProcess(pid);
-    for (const w of cgroup.warnings()) ctx.log.warn(`warning: ${w}`);
-    // 5. prestart and createRuntime hooks, in the runtime's namespaces.
+    // 6. prestart and createRuntime hooks, in the runtime's namespaces.
     for (const kind of ['prestart', 'createRuntime'] as HookKind[]) {
       await runHooksIfAny(kind, config.hooks?.[kind], hookState(state, 'creating'), { mode: 'fatal' });
     }
-    // 6. Go: the child mounts, runs createContainer hooks, pivots, and waits at the barrier.
+    // 7. Go: the child mounts, runs createContainer hooks, pivots, and waits at the barrier.
     helper.sendGo(JSON.stringify(hookState(state, 'creating')), JSON.stringify(hookState(state, 'created')));
+    ctx.log.debug(`create ${id}: go`);
     await helper.expect('ready');
-    // 7. Record it: state.json, then the pid file callers wait for.
+    ctx.log.debug(`create ${id}: ready at the barrier`);
+    // 8. Record it: state.json, then the pid file callers wait for.
     ctx.store.save(state);
     if (opts.pidFile) writePidFile(resolve(opts.pidFile), pid);
     process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal).removeListener('SIGHUP', onSignal);
@@ -105,6 +111,13 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
   }
 }
 
+/** The v1 "tasks" files the container's process writes "0" to. The hybrid
+ *  unified mirror has no tasks file and enforces nothing, so it is left out. */
+export function selfJoinFiles(cgroup: Cgroup): string[] {
+  if (cgroup.version === 2) return [];
+  return Object.entries(cgroup.dirs).filter(([name]) => name !== 'unified').map(([, dir]) => `${dir}/tasks`);
+}
+
 /** Device rules end with the devices every container needs (the default nodes,
  *  ptys), as runc appends them: a deny-all rule must not break /dev/null. */
 export function withDefaultDevices(resources: Resources | undefined): Resources | undefined {
@@ -115,7 +128,7 @@ export function withDefaultDevices(resources: Resources | undefined): Resources 
 function initOptions(config: Config): { path: string; graceSeconds: number; processGroup: boolean } | null {
   const a = config.annotations ?? {};
   if (a[INIT_ANNOTATION] === 'false') return null;
-  const grace = a[GRACE_ANNOTATION] ?? '5';
+  const grace = a[GRACE_ANNOTATION] ?? DEFAULT_GRACE_SECONDS;
   if (!/^\d+(\.\d+)?$/.test(grace)) {
     throw new RuntimeError('ERR_CONFIG', `/annotations/${GRACE_ANNOTATION}: ${JSON.stringify(grace)} is not a number of seconds`);
   }

@@ -4,7 +4,7 @@
 // the pid namespace, waits while tsrun puts it in the cgroup, then takes the
 // process's identity and execs. No barrier: EOF on the sync socket means exec
 // succeeded. Pure: the namespace list is found by the caller.
-import { CLONE_FLAGS, DEFAULT_PATH, ptyStep, terminalSteps } from './create-plan.ts';
+import { CLONE_FLAGS, DEFAULT_PATH, cgroupOpenSteps, ptyStep, terminalSteps } from './create-plan.ts';
 import type { Config, Process } from './oci-types.ts';
 import { rlimitNumber, rlimitValue } from './rlimits.ts';
 import { capabilityMask } from './capabilities.ts';
@@ -21,17 +21,20 @@ export interface ExecInput {
   consoleSocket?: string;
   monitor: boolean;
   preserveFds: number;
+  /** v1 "tasks" files the process joins itself (see create-plan.ts); empty on v2. */
+  cgroupTasks?: string[];
 }
 
 export function buildExecPlan(input: ExecInput): PlanStep[] {
   const proc = input.process;
-  const plan: PlanStep[] = [...terminalSteps(proc.terminal === true, input)];
+  const plan: PlanStep[] = [...terminalSteps(proc.terminal === true, input), ...cgroupOpenSteps(input.cgroupTasks ?? [])];
   for (const [name, path] of input.namespaces) {
     const type = NS_TYPE[name] ?? name;
     plan.push(step('setns', [path, CLONE_FLAGS[type] ?? 0], { what: `join the container's ${type} namespace` }));
   }
   plan.push(step('fork', [input.monitor ? 1 : 0], { what: 'fork the process' }));
   plan.push(step('wait-go'));
+  if (input.cgroupTasks?.length) plan.push(step('cgroup-join', [], { what: 'join the container\'s cgroup' }));
   if (proc.terminal) plan.push(ptyStep({ process: proc } as Pick<Config, 'process'>));
   for (const r of proc.rlimits ?? []) {
     plan.push(step('rlimit', [rlimitNumber(r.type) ?? -1, rlimitValue(r.soft), rlimitValue(r.hard)], { what: `set ${r.type} to ${r.soft}/${r.hard}` }));

@@ -41,6 +41,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const opts = parsed.options;
   const log = createLogger(opts.log as string | undefined, opts['log-format'] as string, opts.debug === true);
+  // The demo verb lists its demos (what each shows, how long it takes) itself.
+  if (parsed.help && parsed.verb === 'demo') {
+    parsed.help = false;
+    parsed.positionals.unshift('help');
+  }
   if (parsed.help || parsed.version || !parsed.verb) {
     const { showHelp } = await import('./cli/help.ts');
     return showHelp(parsed);

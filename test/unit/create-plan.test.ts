@@ -10,7 +10,7 @@ function input(edit?: (i: PlanInput) => void): PlanInput {
   const i: PlanInput = {
     config: defaultSpec(), bundle: '/b', rootfs: '/b/rootfs', stateDir: '/run/tsrun/x',
     init: { path: '/opt/tsrun-init', graceSeconds: 5, processGroup: false },
-    cgroupDirs: { memory: '/sys/fs/cgroup/memory/tsrun/x', pids: '/sys/fs/cgroup/pids/tsrun/x' },
+    cgroupDirs: { memory: '/sys/fs/cgroup/memory/tsrun/x', pids: '/sys/fs/cgroup/pids/tsrun/x' }, cgroupTasks: ['/sys/fs/cgroup/memory/tsrun/x/tasks'],
     noPivot: false, preserveFds: 0, monitor: false, runtimeEnv: ['PATH=/bin'],
   };
   edit?.(i);

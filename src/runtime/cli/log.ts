@@ -32,7 +32,8 @@ export function createLogger(file: string | undefined, format: string, debug: bo
     },
     debug(msg) {
       if (!debug) return;
-      process.stderr.write(`tsrun: debug: ${msg}\n`);
+      // Milliseconds since the process started: --debug shows where the time goes.
+      process.stderr.write(`tsrun: debug: ${performance.now().toFixed(1)} ms ${msg}\n`);
       write('debug', msg);
     },
   };

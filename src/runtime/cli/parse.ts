@@ -25,7 +25,7 @@ export function parseArgv(argv: string[]): ParsedArgs {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (passthrough >= 0 && out.positionals.length >= passthrough) {
-      out.positionals.push(...argv.slice(i));
+      out.positionals.push(...argv.slice(arg === '--' ? i + 1 : i));
       break;
     }
     if (arg === '--') {

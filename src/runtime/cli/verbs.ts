@@ -99,7 +99,8 @@ export const VERBS: Record<string, VerbSpec> = {
     },
   },
   ps: {
-    usage: 'ps [options] ID',
+    usage: 'ps [options] ID [PS-OPTIONS...]',
+    passthroughAfter: 1,
     describe: 'list the host pids of the processes in the container',
     options: { format: { type: 'string', alias: 'f', describe: 'output format', choices: ['table', 'json'], default: 'table' } },
   },

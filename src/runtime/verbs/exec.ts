@@ -7,7 +7,7 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import validateSchema from '../../../build/config-validator.mjs';
 import { loadContainer, requireStatus } from '../container.ts';
 import { positional, stringOption, type Context } from '../context.ts';
-import { writePidFile } from '../create.ts';
+import { selfJoinFiles, writePidFile } from '../create.ts';
 import { RuntimeError } from '../errors.ts';
 import { buildExecPlan, JOIN_ORDER } from '../exec-plan.ts';
 import type { Process } from '../oci-types.ts';
@@ -36,14 +36,18 @@ export default async function exec(ctx: Context): Promise<number> {
       return [];
     }
   });
-  const plan = buildExecPlan({ process: proc, namespaces, consoleSocket, monitor: !detach, preserveFds: Number(ctx.options['preserve-fds'] ?? 0) });
+  const cgroup = c.cgroup();
+  const cgroupTasks = selfJoinFiles(cgroup);
+  const plan = buildExecPlan({ process: proc, namespaces, consoleSocket, monitor: !detach, preserveFds: Number(ctx.options['preserve-fds'] ?? 0), cgroupTasks });
   const helper = new NsHelper(plan, { preserveFds: Number(ctx.options['preserve-fds'] ?? 0) });
   const pid = Number(await helper.expect('pid'));
-  try {
-    c.cgroup().addProcess(pid);
-  } catch (err) {
-    process.kill(pid, 'SIGKILL');
-    throw err;
+  if (cgroupTasks.length === 0) {
+    try {
+      cgroup.addProcess(pid);
+    } catch (err) {
+      process.kill(pid, 'SIGKILL');
+      throw err;
+    }
   }
   helper.sendGo('', '');
   const forward = (signal: NodeJS.Signals): void => {

@@ -10,7 +10,9 @@ import { tsrunCommand } from '../paths.ts';
 
 export default async function spec(ctx: Context): Promise<number> {
   if (ctx.options.rootless) throw new RuntimeError('ERR_UNSUPPORTED', 'rootless containers are not supported yet');
-  const file = join(resolve(stringOption(ctx, 'bundle') ?? '.'), 'config.json');
+  const dir = resolve(stringOption(ctx, 'bundle') ?? '.');
+  if (!existsSync(dir)) throw new RuntimeError('ERR_USAGE', `bundle directory ${JSON.stringify(dir)} does not exist`);
+  const file = join(dir, 'config.json');
   if (existsSync(file)) throw new RuntimeError('ERR_EXISTS', `${file} exists: remove it first`);
   let config: Config = defaultSpec();
   const net = stringOption(ctx, 'net');
