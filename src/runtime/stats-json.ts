@@ -28,12 +28,14 @@ export interface MemoryCounters {
 
 export interface RuncExtras {
   percpu?: number[];
+  percpuKernel?: number[];
+  percpuUser?: number[];
   periods?: number;
   /** Memory plus swap, as runc reports it on both versions. */
   swap?: MemoryCounters;
   kernel?: MemoryCounters;
   kernelTCP?: MemoryCounters;
-  raw?: Record<string, number>;
+  raw?: Record<string, Uint>;
 }
 
 interface MemoryEntry { limit: Uint; usage?: number; max?: number; failcnt: number }
@@ -41,7 +43,7 @@ interface BlkioEntry { major?: number; minor?: number; op?: string; value?: numb
 
 export interface RuncStats {
   cpu: {
-    usage: { total?: number; percpu?: number[]; kernel: number; user: number };
+    usage: { total?: number; percpu?: number[]; percpu_kernel?: number[]; percpu_user?: number[]; kernel: number; user: number };
     throttling: { periods?: number; throttledPeriods?: number; throttledTime?: number };
   };
   memory: {
@@ -50,7 +52,7 @@ export interface RuncStats {
     swap: MemoryEntry;
     kernel: MemoryEntry;
     kernelTCP: MemoryEntry;
-    raw?: Record<string, number>;
+    raw?: Record<string, Uint>;
   };
   pids: { current?: number; limit?: number };
   blkio: { ioServiceBytesRecursive?: BlkioEntry[] };
@@ -81,7 +83,11 @@ export function runcStats(s: CgroupStats, version: 1 | 2, extras: RuncExtras = {
   const blkio = s.blkio.ioServiceBytesRecursive.map((e) => omitEmpty(e));
   return {
     cpu: {
-      usage: { ...omitEmpty({ total: s.cpu.usageNs, percpu: extras.percpu }), kernel: s.cpu.kernelNs ?? 0, user: s.cpu.userNs ?? 0 },
+      usage: {
+        ...omitEmpty({ total: s.cpu.usageNs, percpu: extras.percpu, percpu_kernel: extras.percpuKernel, percpu_user: extras.percpuUser }),
+        kernel: s.cpu.kernelNs ?? 0,
+        user: s.cpu.userNs ?? 0,
+      },
       throttling: omitEmpty({ periods: extras.periods, throttledPeriods: s.cpu.throttledPeriods, throttledTime: s.cpu.throttledTimeNs }),
     },
     memory: {
@@ -111,20 +117,37 @@ function v1Counters(dir: string | undefined, prefix: string): MemoryCounters | u
   };
 }
 
-function mapOf(keyed: Map<string, number>): Record<string, number> {
-  return Object.fromEntries(keyed);
+/** memory.stat as a map; values past 2^53 (v1's hierarchical_*_limit) stay exact as bigints. */
+function memoryStat(file: string | undefined): Record<string, Uint> {
+  const out: Record<string, Uint> = {};
+  for (const line of (readOptional(file) ?? '').split('\n')) {
+    const [key, value] = line.trim().split(/\s+/);
+    if (!key || value === undefined || !/^\d+$/.test(value)) continue;
+    const n = Number(value);
+    out[key] = Number.isSafeInteger(n) ? n : BigInt(value);
+  }
+  return out;
 }
 
 /** The runc fields cgroup().stats() leaves out; absent files leave fields out. */
 export function readRuncExtras(cg: Cgroup): RuncExtras {
   if (cg.version === 1) {
     const mem = cg.dirs.memory;
-    const percpu = readOptional(cg.dirs.cpuacct ? join(cg.dirs.cpuacct, 'cpuacct.usage_percpu') : undefined);
+    const acct = cg.dirs.cpuacct;
+    const perCpu = (file: string): number[] | undefined => {
+      const text = readOptional(acct ? join(acct, file) : undefined);
+      return text ? text.split(/\s+/).filter(Boolean).map(Number) : undefined;
+    };
     const out: RuncExtras = {
       periods: readKeyed(cg.dirs.cpu ? join(cg.dirs.cpu, 'cpu.stat') : undefined).get('nr_periods') ?? 0,
-      raw: mapOf(readKeyed(mem ? join(mem, 'memory.stat') : undefined)),
+      raw: memoryStat(mem ? join(mem, 'memory.stat') : undefined),
     };
-    if (percpu) out.percpu = percpu.split(/\s+/).filter(Boolean).map(Number);
+    const percpu = perCpu('cpuacct.usage_percpu');
+    const percpuKernel = perCpu('cpuacct.usage_percpu_sys');
+    const percpuUser = perCpu('cpuacct.usage_percpu_user');
+    if (percpu) out.percpu = percpu;
+    if (percpuKernel) out.percpuKernel = percpuKernel;
+    if (percpuUser) out.percpuUser = percpuUser;
     const swap = v1Counters(mem, 'memory.memsw');
     const kernel = v1Counters(mem, 'memory.kmem');
     const kernelTCP = v1Counters(mem, 'memory.kmem.tcp');
@@ -138,7 +161,7 @@ export function readRuncExtras(cg: Cgroup): RuncExtras {
   const f = (name: string) => join(dir, name);
   const out: RuncExtras = {
     periods: readKeyed(f('cpu.stat')).get('nr_periods') ?? 0,
-    raw: mapOf(readKeyed(f('memory.stat'))),
+    raw: memoryStat(f('memory.stat')),
   };
   // v2 accounts swap alone; runc adds memory to it so the entry means what v1's memsw means.
   const swapNow = readNumber(f('memory.swap.current'));

@@ -1,7 +1,11 @@
-// tsrun resume: not written yet.
-import type { Context } from '../context.ts';
-import { RuntimeError } from '../errors.ts';
+// tsrun resume ID: thaws a paused container.
+import { loadContainer, requireStatus } from '../container.ts';
+import { positional, type Context } from '../context.ts';
 
-export default async function resumeVerb(_ctx: Context): Promise<number> {
-  throw new RuntimeError('ERR_UNSUPPORTED', 'tsrun resume is not implemented yet');
+export default async function resume(ctx: Context): Promise<number> {
+  const id = positional(ctx, 0, 'a container id');
+  const c = loadContainer(ctx, id);
+  requireStatus(id, c.status, ['paused'], 'resume');
+  c.cgroup().thaw();
+  return 0;
 }

@@ -1,0 +1,97 @@
+// tsrun features: the runtime-spec features document, with the spec's field
+// names and values that match what tsrun really does: every mount option it
+// lists is one it interprets, every one it leaves out it refuses or passes on
+// as filesystem data, and the listed namespaces are the ones it creates.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readlinkSync } from 'node:fs';
+import { ALL_CAPABILITIES } from '../src/runtime/capabilities.ts';
+import { HOOK_KINDS, OCI_VERSION } from '../src/runtime/oci-types.ts';
+import { parseMountOptions } from '../src/runtime/validate/mount-options.ts';
+import { leftovers, sandbox, uniqueId, waitFor } from './lib/tsrun.ts';
+
+const sb = sandbox();
+test.after(async () => {
+  await sb.cleanup();
+});
+
+let doc: Record<string, any>;
+
+test('features prints one JSON document with the spec\'s field names', async () => {
+  const r = await sb.tsrun(['features']);
+  assert.is(r.exitCode, 0, r.stderr);
+  doc = JSON.parse(r.stdout);
+  assert.equal(Object.keys(doc).sort(), ['annotations', 'hooks', 'linux', 'mountOptions', 'ociVersionMax', 'ociVersionMin', 'potentiallyUnsafeConfigAnnotations']);
+  assert.equal(Object.keys(doc.linux).sort(), ['apparmor', 'capabilities', 'cgroup', 'intelRdt', 'mountExtensions', 'namespaces', 'seccomp', 'selinux']);
+  assert.is(doc.ociVersionMin, '1.0.0');
+  assert.is(doc.ociVersionMax, OCI_VERSION);
+  assert.equal(doc.potentiallyUnsafeConfigAnnotations, []);
+});
+
+test('hooks are the six kinds and capabilities every one tsrun knows', () => {
+  assert.equal(doc.hooks, [...HOOK_KINDS]);
+  assert.is(doc.hooks.length, 6);
+  assert.equal(doc.linux.capabilities, [...ALL_CAPABILITIES]);
+  assert.ok(doc.linux.capabilities.includes('CAP_SYS_ADMIN'));
+  assert.ok(doc.linux.capabilities.includes('CAP_CHECKPOINT_RESTORE'));
+});
+
+test('mountOptions are exactly options parseMountOptions turns into flags or propagation', () => {
+  const opts: string[] = doc.mountOptions;
+  for (const o of ['ro', 'rw', 'bind', 'rbind', 'nosuid', 'nodev', 'noexec', 'relatime', 'rprivate', 'rslave', 'shared', 'nosymfollow']) {
+    assert.ok(opts.includes(o), `${o} is listed`);
+  }
+  for (const o of opts) {
+    const parsed = parseMountOptions([o]);
+    assert.is(parsed.data, '', `${o} is interpreted, not passed on as data`);
+  }
+  for (const o of ['rro', 'rnosuid', 'idmap', 'ridmap', 'tmpcopyup']) {
+    assert.not.ok(opts.includes(o), `${o} is not listed`);
+    assert.throws(() => parseMountOptions([o]), /not supported/, `${o} is refused`);
+  }
+  assert.not.ok(opts.includes('acl'), 'filesystem data options are left out, as the spec asks');
+});
+
+test('linux: the namespaces tsrun creates, cgroup v1 and v2 without systemd, no LSMs or seccomp', () => {
+  assert.equal([...doc.linux.namespaces].sort(), ['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts']);
+  assert.equal(doc.linux.cgroup, { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false });
+  assert.equal(doc.linux.seccomp, { enabled: false });
+  assert.equal(doc.linux.apparmor, { enabled: false });
+  assert.equal(doc.linux.selinux, { enabled: false });
+  assert.equal(doc.linux.intelRdt, { enabled: false });
+  assert.equal(doc.linux.mountExtensions, { idmap: { enabled: false } });
+});
+
+test('every listed namespace really is created: a container with all of them runs in its own', async () => {
+  const id = uniqueId('feat');
+  const bundle = sb.bundle((c) => {
+    c.linux!.namespaces = doc.linux.namespaces.map((type: string) => ({ type }));
+  });
+  const r = await sb.tsrun(['run', '--detach', '--bundle', bundle, id]);
+  assert.is(r.exitCode, 0, r.stderr);
+  const pid = JSON.parse((await sb.tsrun(['state', id])).stdout).pid;
+  const nsName: Record<string, string> = { network: 'net', mount: 'mnt' };
+  for (const type of doc.linux.namespaces as string[]) {
+    const name = nsName[type] ?? type;
+    assert.is.not(readlinkSync(`/proc/${pid}/ns/${name}`), readlinkSync(`/proc/self/ns/${name}`), `${type} namespace is new`);
+  }
+  assert.is((await sb.tsrun(['delete', '--force', id])).exitCode, 0);
+  assert.ok(await waitFor(async () => (await sb.tsrun(['state', id])).exitCode !== 0));
+});
+
+test('annotations name the config annotations tsrun reads, with their defaults', () => {
+  assert.is(doc.annotations['run.tsrun.init'], 'true');
+  assert.match(doc.annotations['run.tsrun.init.grace-seconds'], /^\d+(\.\d+)?$/);
+  assert.is(doc.annotations['run.tsrun.init.process-group'], 'false');
+  for (const [k, v] of Object.entries(doc.annotations)) {
+    assert.type(v, 'string', k);
+    assert.ok(k.startsWith('run.tsrun.'), k);
+  }
+});
+
+test('nothing is left behind', async () => {
+  await sb.cleanup();
+  assert.equal(leftovers(sb.root), []);
+});
+
+test.run();
