@@ -1,0 +1,176 @@
+// A private containerd for the end-to-end tests. It runs with its own root,
+// state, socket and config in a temp dir, in a private mount namespace whose
+// /run is a bind mount of DIR/run: containerd 1.x hard-codes a few paths
+// under /run/containerd (the shims' sockets in /run/containerd/s, ctr's
+// FIFOs in /run/containerd/fifo, the runc shim's --root /run/containerd/runc),
+// and this keeps all of them off the machine's /run. ctr runs in the same
+// mount namespace (nsenter), so it sees the FIFOs the shims open.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCommand, waitFor, type RunResult } from './tsrun.ts';
+
+/** Installs containerd with apt when it is missing; returns why it cannot run, or ''. */
+export function ensureContainerd(): string {
+  const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+  if (!have('containerd') || !have('ctr') || !have('containerd-shim-runc-v2')) {
+    const r = spawnSync('apt-get', ['install', '-y', 'containerd'], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    if (r.status !== 0) return `apt-get install -y containerd failed: ${(r.stderr || r.stdout || String(r.error)).trim().split('\n').pop()}`;
+  }
+  for (const cmd of ['containerd', 'ctr', 'containerd-shim-runc-v2', 'unshare', 'nsenter', 'script']) {
+    if (!have(cmd)) return `${cmd} is not installed`;
+  }
+  return '';
+}
+
+export interface Containerd {
+  dir: string;
+  /** The grpc socket. */
+  address: string;
+  /** The containerd namespace the tests use (also the parent cgroup of their containers). */
+  namespace: string;
+  pid: number;
+  /** The snapshotter ctr uses (CONTAINERD_SNAPSHOTTER). */
+  snapshotter: string;
+  /** Where the runc shim keeps the runtime's state (its --root) for our namespace. */
+  runtimeRoot: string;
+  /** The command line that runs ctr against this instance, shell-quoted: for
+   *  `script -qec "$CTR ..."`, or `eval "$CTR ..."` in shell(). */
+  ctrCommand(args: string[]): string;
+  ctr(args: string[]): Promise<RunResult>;
+  /** Runs a shell command line (e.g. a pipe into script) with $CTR set to ctrCommand([]). */
+  shell(line: string): Promise<RunResult>;
+  /** The shims still running for this instance (their pids). */
+  shims(): number[];
+  log(): string;
+  stop(): Promise<string[]>;
+}
+
+const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+export async function startContainerd(namespace: string): Promise<Containerd> {
+  const dir = mkdtempSync(join(tmpdir(), 'tsrun-containerd-'));
+  const root = join(dir, 'root');
+  const state = join(dir, 'state');
+  const run = join(dir, 'run');
+  const address = join(dir, 'containerd.sock');
+  const config = join(dir, 'config.toml');
+  for (const d of [root, state, run]) mkdirSync(d, { recursive: true });
+  writeFileSync(config, [
+    'version = 2',
+    `root = ${JSON.stringify(root)}`,
+    `state = ${JSON.stringify(state)}`,
+    'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.btrfs",',
+    '  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]',
+    '[grpc]',
+    `  address = ${JSON.stringify(address)}`,
+    '[ttrpc]',
+    '  address = ""',
+    '[debug]',
+    '  address = ""',
+    '[metrics]',
+    '  address = ""',
+    '[plugins."io.containerd.grpc.v1.cri"]',
+    '  disable = true',
+    '',
+  ].join('\n'));
+  const logFile = join(dir, 'containerd.log');
+  const logFd = openSync(logFile, 'w');
+  const child: ChildProcess = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c',
+    'mount --bind "$0" /run && exec containerd --root "$1" --state "$2" --address "$3" --config "$4" --log-level info',
+    run, root, state, address, config], { stdio: ['ignore', logFd, logFd], detached: false });
+  closeSync(logFd);
+  let exited = false;
+  const gone = new Promise<void>((resolve) => child.on('exit', () => { exited = true; resolve(); }));
+  const pid = child.pid!;
+  const log = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
+  // `timeout`: a wedged ctr fails its test instead of hanging the suite.
+  const prefix = ['timeout', '120', 'nsenter', `--mount=/proc/${pid}/ns/mnt`, '--', 'ctr', '--address', address, '--namespace', namespace];
+  // overlayfs cannot stack on an overlayfs /tmp (a container CI): use native there
+  // (or whatever TSRUN_TEST_SNAPSHOTTER names).
+  const fsType = spawnSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' }).stdout.trim();
+  const snapshotter = process.env.TSRUN_TEST_SNAPSHOTTER ?? (fsType === 'overlayfs' ? 'native' : 'overlayfs');
+  const env = { ...process.env, CONTAINERD_SNAPSHOTTER: snapshotter };
+  const ctr = (args: string[]): Promise<RunResult> => runCommand(prefix[0]!, [...prefix.slice(1), ...args], { env });
+  const ctrCommand = (args: string[]): string => [...prefix, ...args].map(quote).join(' ');
+
+  const ready = await waitFor(async () => exited || (existsSync(address) && (await ctr(['version'])).exitCode === 0), 20000, 100);
+  if (!ready || exited) {
+    if (!exited) child.kill('SIGKILL');
+    await gone;
+    const text = log();
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`containerd did not start:\n${text.split('\n').slice(-15).join('\n')}`);
+  }
+
+  const shims = (): number[] => spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout.split('\n')
+    .filter((l) => l.includes('containerd-shim') && l.includes(address))
+    .map((l) => Number(l.trim().split(/\s+/)[0]));
+  // If the test process dies without stop(), at least containerd and the shims go.
+  const onExit = (): void => {
+    for (const p of [...(exited ? [] : [pid]), ...shims()]) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  };
+  process.on('exit', onExit);
+
+  return {
+    dir,
+    address,
+    namespace,
+    pid,
+    runtimeRoot: join(run, 'containerd', 'runc', namespace),
+    ctr,
+    ctrCommand,
+    snapshotter,
+    shell: (line) => runCommand('sh', ['-c', line], { env: { ...env, CTR: ctrCommand([]) } }),
+    shims,
+    log,
+    /** Stops containerd (TERM, then KILL), kills stray shims by pid, removes the
+     *  namespace's parent cgroups (only if empty) and the temp dir. Returns what
+     *  had to be cleaned up by force. */
+    async stop() {
+      const forced: string[] = [];
+      process.off('exit', onExit);
+      if (!exited) {
+        child.kill('SIGTERM');
+        if (!(await waitFor(() => exited, 10000, 50))) {
+          forced.push('containerd needed SIGKILL');
+          child.kill('SIGKILL');
+        }
+      }
+      await gone;
+      for (const shim of shims()) {
+        forced.push(`shim ${shim} still running`);
+        try {
+          process.kill(shim, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+      await waitFor(() => shims().length === 0, 5000);
+      for (const ctl of readdirSync('/sys/fs/cgroup')) {
+        const nsDir = join('/sys/fs/cgroup', ctl, namespace);
+        if (!existsSync(nsDir)) continue;
+        try {
+          rmdirSync(nsDir);
+        } catch (err) {
+          forced.push(`cgroup ${nsDir}: ${(err as Error).message}`);
+        }
+      }
+      // Snapshots of the overlayfs snapshotter may be read-only for rm: make them writable.
+      try {
+        rmSync(dir, { recursive: true, force: true });
+      } catch {
+        execFileSync('chmod', ['-R', 'u+w', dir]);
+        rmSync(dir, { recursive: true, force: true });
+      }
+      return forced;
+    },
+  };
+}
