@@ -10,7 +10,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../src/runtime/oci-types.ts';
 import { leftovers, sandbox, sleepMs, statusOf, TSRUN, uniqueId, waitFor } from './lib/tsrun.ts';
@@ -138,7 +138,11 @@ test('SIGUSR1 sent with tsrun kill is forwarded to the child, which traps it', a
 });
 
 test('orphans are reaped by the init; with the opt-out a sleep as PID 1 leaves them as zombies', async () => {
-  const script = 'for i in 1 2 3 4 5; do sh -c "sleep 0.1 &"; done; echo > /m/ready; exec sleep 30';
+  // Each `sh -c "(...) &"` exits at once, so its subshell is re-parented to
+  // PID 1; the subshells exit together when /m/go appears, after PID 1 has
+  // become (or started) sleep, so the count does not depend on timing.
+  const orphan = '(while [ ! -e /m/go ]; do sleep 0.05; done; touch /m/done.$$) &';
+  const script = `for i in 1 2 3 4 5; do sh -c '${orphan}'; done; exec sleep 30`;
   const zombies: Record<string, number> = {};
   for (const mode of ['init', 'opt-out']) {
     const id = uniqueId('zomb');
@@ -150,9 +154,13 @@ test('orphans are reaped by the init; with the opt-out a sleep as PID 1 leaves t
     });
     assert.is((await sb.tsrun(['run', '-d', '--bundle', bundle, id])).exitCode, 0);
     const pid = await hostPid(id);
-    assert.ok(await waitFor(() => existsSync(join(dir, 'ready'))));
-    // Every orphan has exited once no process of the namespace is a running sleep 0.1.
-    assert.ok(await waitFor(() => namespaceProcesses(pid).every((p) => p.state === 'Z' || cmdline(p.pid).join(' ') !== 'sleep 0.1'), 10_000));
+    assert.ok(await waitFor(() => namespaceProcesses(pid).some((p) => cmdline(p.pid).join(' ') === 'sleep 30')), 'sleep runs');
+    writeFileSync(join(dir, 'go'), '');
+    const done = () => readdirSync(dir).filter((f) => f.startsWith('done.')).length;
+    assert.ok(await waitFor(() => done() === 5, 10_000), 'every orphan finished');
+    // Then every orphan has exited once the namespace holds only PID 1, its sleep and zombies.
+    const live = mode === 'init' ? 2 : 1;
+    assert.ok(await waitFor(() => namespaceProcesses(pid).filter((p) => p.state !== 'Z').length === live, 10_000));
     await sleepMs(200);
     zombies[mode] = namespaceProcesses(pid).filter((p) => p.state === 'Z').length;
     assert.is((await sb.tsrun(['delete', '-f', id])).exitCode, 0);
