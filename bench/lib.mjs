@@ -1,7 +1,9 @@
 // Shared pieces of the benchmark: statistics, timing one command, waiting for
 // a container's init to stop, and looking for leftovers.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readdirSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readdirSync, readSync, rmSync, rmdirSync, statfsSync } from 'node:fs';
+
+const TMPFS_MAGIC = 0x01021994;
 
 export const median = (xs) => quantile(xs, 0.5);
 
@@ -113,24 +115,45 @@ export async function waitStopped(pid, timeoutMs = 10_000) {
 }
 
 /**
- * Leftovers of containers whose ids start with idPrefix: entries in the
- * runtimes' state dirs, cgroup directories (any hierarchy visible from here,
- * any depth up to /sys/fs/cgroup/CTRL/tsrun/ID) and processes that mention the
- * bench's temp dir. An empty list means clean.
+ * Leftovers, one string per item: entries in the given state dirs, cgroup
+ * directories whose name starts with idPrefix (any hierarchy visible from here,
+ * down to /sys/fs/cgroup/CTRL/tsrun/ID and below), and live processes whose
+ * command line mentions tmpDir. An empty list means clean.
  */
 export function leftovers({ roots = [], idPrefix, tmpDir }) {
   const found = [];
   for (const root of roots) {
-    const left = existsSync(root) ? readdirSync(root) : [];
-    if (left.length) found.push(`state dir ${root}: ${left.join(' ')}`);
+    for (const e of existsSync(root) ? readdirSync(root) : []) found.push(`state ${root}/${e}`);
   }
-  const cg = spawnSync('find', ['/sys/fs/cgroup', '-maxdepth', '5', '-type', 'd', '-name', `${idPrefix}*`], { encoding: 'utf8' }).stdout.trim();
-  if (cg) found.push(`cgroups: ${cg.split('\n').join(' ')}`);
+  if (idPrefix) {
+    const cg = spawnSync('find', ['/sys/fs/cgroup', '-maxdepth', '5', '-type', 'd', '-name', `${idPrefix}*`], { encoding: 'utf8' }).stdout;
+    for (const d of cg.split('\n').filter(Boolean)) {
+      let tmpfs = false;
+      try { tmpfs = statfsSync(d).type === TMPFS_MAGIC; } catch { /* gone meanwhile */ }
+      found.push(tmpfs ? `directory on the /sys/fs/cgroup tmpfs (not a cgroup) ${d}` : `cgroup ${d}`);
+    }
+  }
   if (tmpDir) {
     const ps = spawnSync('ps', ['-eo', 'pid=,stat=,args='], { encoding: 'utf8' }).stdout.split('\n');
     // zombies are the VM's PID 1's to reap, not ours
-    const procs = ps.filter((l) => l.includes(tmpDir) && !/^\s*\d+\s+Z/.test(l));
-    if (procs.length) found.push(`processes: ${procs.map((l) => l.trim()).join('; ')}`);
+    for (const l of ps) if (l.includes(tmpDir) && !/^\s*\d+\s+Z/.test(l) && !l.includes(' ps -eo ')) found.push(`process ${l.trim()}`);
   }
   return found;
+}
+
+/**
+ * Removes directories named idPrefix* under /sys/fs/cgroup, after they were
+ * reported. With the cgroup2 mount hidden, crun mkdirs its "unified" cgroup
+ * on the /sys/fs/cgroup tmpfs itself and never removes it; those are plain
+ * directories and go with their contents. Real cgroups are only rmdir'ed
+ * (which fails while they hold processes).
+ */
+export function removeStrayCgroupDirs(idPrefix) {
+  const out = spawnSync('find', ['/sys/fs/cgroup', '-maxdepth', '5', '-depth', '-type', 'd', '-name', `${idPrefix}*`], { encoding: 'utf8' }).stdout;
+  for (const d of out.split('\n').filter(Boolean)) {
+    try {
+      if (statfsSync(d).type === TMPFS_MAGIC) rmSync(d, { recursive: true, force: true });
+      else rmdirSync(d);
+    } catch { /* still reported as a leak */ }
+  }
 }

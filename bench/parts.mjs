@@ -121,28 +121,40 @@ export function perVerb(b, samples) {
 }
 
 /** Lifecycle: create + start + wait for exit (the same /proc poll for every
- *  runtime) + delete of /bin/true, timed as a whole; and foreground `run`. */
+ *  runtime) + delete of /bin/true, timed as a whole (and by phase, to show
+ *  where the time goes); and foreground `run`. */
 export function lifecycle(b, samples) {
   const { runtimes } = b.fx;
-  const out = { samples, createStartWaitDelete: {}, run: {} };
+  const out = { samples, createStartWaitDelete: {}, phases: {}, run: {} };
+  const phases = Object.fromEntries(runtimes.map((rt) => [rt.name, { create: [], start: [], wait: [], delete: [] }]));
+  const now = () => process.hrtime.bigint();
+  const ms = (a, z) => Number(z - a) / 1e6;
   for (const [part, once] of [
-    ['createStartWaitDelete', (rt, id) => {
-      const t0 = process.hrtime.bigint();
-      waitStoppedSync(b.up(rt, id, 'true', true));
+    ['createStartWaitDelete', (rt, id, keep) => {
+      const t0 = now();
+      const pid = b.up(rt, id, 'true', false);
+      const t1 = now();
+      b.run(rt, 'start', id);
+      const t2 = now();
+      waitStoppedSync(pid);
+      const t3 = now();
       b.run(rt, 'delete', id);
-      return Number(process.hrtime.bigint() - t0) / 1e6;
+      const t4 = now();
+      if (keep) for (const [k, v] of Object.entries({ create: ms(t0, t1), start: ms(t1, t2), wait: ms(t2, t3), delete: ms(t3, t4) })) phases[rt.name][k].push(v);
+      return ms(t0, t4);
     }],
     ['run', (rt, id) => b.run(rt, 'run', '--bundle', rt.bundles.true, id)],
   ]) {
     const times = Object.fromEntries(runtimes.map((rt) => [rt.name, []]));
     for (let i = -1; i < samples; i++) {
       for (const rt of runtimes) {
-        const ms = b.sample(rt, part, (id) => once(rt, id));
-        if (i >= 0 && ms !== undefined) times[rt.name].push(ms);
+        const t = b.sample(rt, part, (id) => once(rt, id, i >= 0));
+        if (i >= 0 && t !== undefined) times[rt.name].push(t);
       }
     }
     for (const [k, v] of Object.entries(times)) out[part][k] = summary(v);
   }
+  for (const [k, v] of Object.entries(phases)) out.phases[k] = Object.fromEntries(Object.entries(v).map(([p, xs]) => [p, round(summary(xs).median)]));
   return out;
 }
 
@@ -153,7 +165,8 @@ export async function throughput(b, count, rounds) {
   const res = Object.fromEntries(runtimes.map((rt) => [rt.name, { rounds: [] }]));
   for (let r = 0; r < rounds; r++) {
     for (const rt of runtimes) {
-      const ids = Array.from({ length: count }, () => b.id(rt, 'conc'));
+      // ids per round, so that each round's leak check sees only its own containers
+      const ids = Array.from({ length: count }, () => b.id(rt, `conc${r}`));
       const pidFile = (id) => join(b.fx.dir, `${id}.pid`);
       const t0 = process.hrtime.bigint();
       const upErrors = await Promise.all(ids.map(async (id) =>
@@ -164,6 +177,8 @@ export async function throughput(b, count, rounds) {
       for (const p of pids) if (p) b.pids.add(p);
       const t1 = process.hrtime.bigint();
       const downErrors = await Promise.all(ids.map(async (id, i) => {
+        // one that never came up is only cleared away: its failure is already counted
+        if (upErrors[i]) return void (await runAsync(errlog, rt.argv('delete', '--force', id)));
         const killed = await runAsync(errlog, rt.argv('kill', id, 'KILL'));
         if (pids[i]) await waitStopped(pids[i]).catch((e) => e.message);
         const deleted = await runAsync(errlog, rt.argv('delete', killed ? '--force' : null, id).filter(Boolean));
@@ -172,7 +187,7 @@ export async function throughput(b, count, rounds) {
       const downSeconds = Number(process.hrtime.bigint() - t1) / 1e9;
       for (const id of ids) rmSync(pidFile(id), { force: true });
       const failed = upErrors.filter(Boolean);
-      const leaks = leftovers({ roots: [rt.root], idPrefix: `${b.idPrefix}-${rt.name}-`, tmpDir: b.fx.dir });
+      const leaks = leftovers({ roots: [rt.root], idPrefix: `${b.idPrefix}-${rt.name}-conc${r}-`, tmpDir: rt.root });
       res[rt.name].rounds.push({
         containers: count, seconds: round(upSeconds, 3), perSecond: round(count / upSeconds), failures: failed.length,
         teardownSeconds: round(downSeconds, 3), teardownFailures: downErrors.filter(Boolean).length,

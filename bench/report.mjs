@@ -13,7 +13,7 @@ function target(name, measured, cmp, limit, unit, extra = {}) {
   const missBy = ok && !pass ? Math.abs(measured - limit) : 0;
   return {
     name, measured: round(measured, 3), cmp, limit: round(limit, 3), unit, pass,
-    missBy: round(missBy, 3), missByPercent: ok && !pass ? round((missBy / limit) * 100, 1) : 0, ...extra,
+    missBy: round(missBy, 3), missByPercent: ok && !pass && limit !== 0 ? round((missBy / limit) * 100, 1) : null, ...extra,
   };
 }
 
@@ -30,8 +30,10 @@ export function evaluateTargets(r) {
   t.push(target(`${r.throughput?.concurrent?.containers} concurrent: tsrun rate / runc rate`,
     conc?.tsrun?.perSecond?.median / conc?.runc?.perSecond?.median, '>=', 0.5, '×'));
   t.push(target('concurrent: tsrun failures', conc?.tsrun?.failures, '<=', 0, 'failures'));
-  const leaks = [...(conc?.tsrun?.leaks ?? []), ...(r.leaks?.hostView ?? []), ...(r.leaks?.runningInits ?? []).map((p) => `pid ${p}`)];
-  t.push(target('nothing leaked (state dirs, cgroups, processes)', leaks.length, '<=', 0, 'leftovers', leaks.length ? { leaks } : {}));
+  const ours = `${r.meta.idPrefix}-tsrun-`;
+  const leaks = [...(conc?.tsrun?.leaks ?? []), ...(r.leaks?.view?.tsrun ?? []), ...(r.leaks?.hostView ?? []).filter((x) => x.includes(ours)),
+    ...(r.leaks?.runningInits ?? []).map((p) => `live container init pid ${p}`)];
+  t.push(target('tsrun leaked nothing (state, cgroups, processes)', leaks.length, '<=', 0, 'leftovers', leaks.length ? { leaks } : {}));
   const init = Array.isArray(r.initFootprint) ? r.initFootprint.find((x) => x.name === 'tsrun-init') : undefined;
   t.push(target('tsrun-init VmRSS', init?.vmRssKb, '<=', INIT_LIMITS.vmRssKb, 'kB'));
   t.push(target('tsrun-init on disk', init?.fileBytes, '<=', INIT_LIMITS.fileBytes, 'bytes'));
@@ -48,6 +50,7 @@ function table(headers, rows) {
   return [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
 
+const digits = (t) => ({ '×': 3, ms: 1 })[t.unit] ?? 0;
 const f = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 
 export function formatReport(r) {
@@ -63,14 +66,19 @@ export function formatReport(r) {
       `+${f(row.tsrun?.median - floor)}`, `${f(row.tsrun?.median / row.runc?.median, 2)}×`];
   })));
   out.push('', `Lifecycle of /bin/true: median ms of ${r.lifecycle.samples} interleaved samples`);
-  out.push(table(['', ...rts, 'tsrun / runc'], [['create+start+wait+delete', 'createStartWaitDelete'], ['run (foreground)', 'run']].map(([label, k]) =>
-    [label, ...rts.map((n) => f(r.lifecycle[k][n]?.median)), `${f(r.lifecycle[k].tsrun?.median / r.lifecycle[k].runc?.median, 2)}×`])));
+  const ph = (n) => ['create', 'start', 'wait', 'delete'].map((p) => f(r.lifecycle.phases?.[n]?.[p])).join(' / ');
+  out.push(table(['', ...rts, 'tsrun / runc'], [
+    ...[['create+start+wait+delete', 'createStartWaitDelete'], ['run (foreground)', 'run']].map(([label, k]) =>
+      [label, ...rts.map((n) => f(r.lifecycle[k][n]?.median)), `${f(r.lifecycle[k].tsrun?.median / r.lifecycle[k].runc?.median, 2)}×`]),
+    ['  phases: create/start/wait/delete', ...rts.map(ph), ''],
+  ]));
   const c = r.throughput.concurrent;
   out.push('', `Throughput: ${c.containers} containers created+started at once (median of ${c.rounds} rounds); ${r.throughput.sequential.runs} sequential runs`);
   out.push(table(['', ...rts], [
     ['concurrent containers/s', ...rts.map((n) => f(c.runtimes[n]?.perSecond?.median))],
     ['concurrent failures', ...rts.map((n) => c.runtimes[n]?.failures)],
     ['concurrent leftovers', ...rts.map((n) => c.runtimes[n]?.leaks?.length)],
+    ['leftovers at the end', ...rts.map((n) => r.leaks.view?.[n]?.length)],
     ['sequential runs: total s', ...rts.map((n) => f(r.throughput.sequential.runtimes[n]?.totalSeconds, 2))],
     ['sequential runs: median ms', ...rts.map((n) => f(r.throughput.sequential.runtimes[n]?.perRun?.median))],
   ]));
@@ -85,8 +93,8 @@ export function formatReport(r) {
   }
   out.push('', 'Targets');
   out.push(table(['target', 'measured', 'limit', 'verdict'], r.targets.map((t) => [
-    t.name, `${f(t.measured, t.unit === '×' ? 3 : 1)} ${t.unit}`, `${t.cmp} ${f(t.limit, t.unit === '×' ? 2 : 1)}${t.rule ? ` (${t.rule})` : ''}`,
-    t.pass === null ? 'n/a' : t.pass ? 'pass' : `MISS by ${f(t.missBy, t.unit === '×' ? 3 : 1)} ${t.unit} (${t.missByPercent}%)`,
+    t.name, `${f(t.measured, digits(t))} ${t.unit}`, `${t.cmp} ${f(t.limit, digits(t))}${t.rule ? ` (${t.rule})` : ''}`,
+    t.pass === null ? 'n/a' : t.pass ? 'pass' : `MISS by ${f(t.missBy, digits(t))} ${t.unit}${t.missByPercent === null ? '' : ` (${t.missByPercent}%)`}`,
   ])));
   return out.join('\n');
 }

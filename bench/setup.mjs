@@ -88,7 +88,7 @@ export function makeFixtures(idPrefix) {
 
   const runtimes = [];
   for (const rt of candidates) {
-    const why = probe(rt, errlog, `${idPrefix}-probe-${rt.name}`);
+    const why = probe(rt, errlog, `${idPrefix}-${rt.name}-probe`);
     if (why) {
       skipped[rt.name] = why;
       console.error(`bench: ${rt.name} skipped: ${why}`);

@@ -35,9 +35,12 @@ export function barChartGroup(chart) {
   const y = (v) => m.top + plotH - (v / top) * plotH;
   const out = [];
   out.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">${esc(chart.title)}</text>`);
-  for (let v = 0; v <= top + step / 2; v += step) {
+  // as many decimals as the step needs, so ticks read 0, 25, 50 or 0, 2.5, 5.0
+  const decimals = [0, 1, 2, 3, 4, 5].find((d) => Math.abs(step * 10 ** d - Math.round(step * 10 ** d)) < 1e-6) ?? 6;
+  for (let i = 0; i * step <= top + step / 2; i++) {
+    const v = i * step;
     out.push(`<line x1="${m.left}" x2="${m.left + plotW}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`);
-    out.push(`<text x="${m.left - 6}" y="${y(v) + 4}" text-anchor="end" font-size="11">${fmt(v)}</text>`);
+    out.push(`<text x="${m.left - 6}" y="${y(v) + 4}" text-anchor="end" font-size="11">${v.toFixed(decimals)}</text>`);
   }
   const groupW = plotW / Math.max(1, chart.categories.length);
   const barW = (groupW * 0.8) / Math.max(1, chart.series.length);
