@@ -4,7 +4,7 @@
 // mount, sysctl or hook that failed. Pure: no file system, no processes.
 import { isAbsolute, join, resolve } from 'node:path';
 import { capabilityMask } from './capabilities.ts';
-import type { Config, Hook, Mount } from './oci-types.ts';
+import type { Config, Hook, Mount, Process } from './oci-types.ts';
 import { rlimitNumber, rlimitValue } from './rlimits.ts';
 import { MS_BIND, MS_REC, MS_RDONLY, parseMountOptions, rootfsPropagationFlags } from './validate/mount-options.ts';
 import { normalizeSysctlKey, sysctlFile } from './validate/sysctl.ts';
@@ -124,11 +124,9 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   if (config.root.readonly) plan.push(step('remount-root-ro', [], { what: 'remount / read-only' }));
   // 9. The process: its terminal, limits, identity, capabilities, cwd, and the program itself.
   if (proc.terminal) plan.push(ptyStep(config));
-  for (const r of proc.rlimits ?? []) {
-    plan.push(step('rlimit', [rlimitNumber(r.type) ?? -1, rlimitValue(r.soft), rlimitValue(r.hard)], { what: `set ${r.type} to ${r.soft}/${r.hard}` }));
-  }
+  plan.push(...rlimitSteps(proc));
   plan.push(step('umask', [proc.user.umask ?? 0o022]));
-  plan.push(identityStep(config));
+  plan.push(identityStep(proc));
   if (proc.noNewPrivileges) plan.push(step('no-new-privs', [], { what: 'set no_new_privs' }));
   plan.push(step('chdir', [proc.cwd], { what: `change to cwd ${JSON.stringify(proc.cwd)}` }));
   const path = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
@@ -196,8 +194,14 @@ function hookStep(kind: 'createContainer' | 'startContainer', index: number, hoo
   return step('hook', [kind, index, hook.timeout ?? 0, hook.path, args.length, ...args, ...(hook.env ?? defaultEnv)], { rawError: true });
 }
 
-function identityStep(config: Config): PlanStep {
-  const proc = config.process!;
+/** setrlimit for each of the process's rlimits. */
+export function rlimitSteps(proc: Process): PlanStep[] {
+  return (proc.rlimits ?? []).map((r) =>
+    step('rlimit', [rlimitNumber(r.type) ?? -1, rlimitValue(r.soft), rlimitValue(r.hard)], { what: `set ${r.type} to ${r.soft}/${r.hard}` }));
+}
+
+/** Groups, gid, uid, then the five capability sets ("-": leave them as they are). */
+export function identityStep(proc: Process): PlanStep {
   const caps = proc.capabilities;
   const hex = (names: string[] | undefined, field: string): string => capabilityMask(names, `/process/capabilities/${field}`).toString(16);
   const capArgs = caps

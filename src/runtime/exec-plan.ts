@@ -4,10 +4,8 @@
 // the pid namespace, waits while tsrun puts it in the cgroup, then takes the
 // process's identity and execs. No barrier: EOF on the sync socket means exec
 // succeeded. Pure: the namespace list is found by the caller.
-import { CLONE_FLAGS, DEFAULT_PATH, cgroupOpenSteps, ptyStep, terminalSteps } from './create-plan.ts';
+import { CLONE_FLAGS, DEFAULT_PATH, cgroupOpenSteps, identityStep, ptyStep, rlimitSteps, terminalSteps } from './create-plan.ts';
 import type { Config, Process } from './oci-types.ts';
-import { rlimitNumber, rlimitValue } from './rlimits.ts';
-import { capabilityMask } from './capabilities.ts';
 import { step, type PlanStep } from '../ns/plan.ts';
 
 /** Join order: user first (it grants the rights for the rest), mount last. */
@@ -36,18 +34,10 @@ export function buildExecPlan(input: ExecInput): PlanStep[] {
   plan.push(step('wait-go'));
   if (input.cgroupTasks?.length) plan.push(step('cgroup-join', [], { what: 'join the container\'s cgroup' }));
   if (proc.terminal) plan.push(ptyStep({ process: proc } as Pick<Config, 'process'>));
-  for (const r of proc.rlimits ?? []) {
-    plan.push(step('rlimit', [rlimitNumber(r.type) ?? -1, rlimitValue(r.soft), rlimitValue(r.hard)], { what: `set ${r.type} to ${r.soft}/${r.hard}` }));
-  }
+  plan.push(...rlimitSteps(proc));
   if (proc.oomScoreAdj !== undefined) plan.push(step('write', ['/proc/self/oom_score_adj', proc.oomScoreAdj], { what: `set oomScoreAdj ${proc.oomScoreAdj}` }));
   plan.push(step('umask', [proc.user.umask ?? 0o022]));
-  const caps = proc.capabilities;
-  const hex = (names: string[] | undefined, field: string): string => capabilityMask(names, `/process/capabilities/${field}`).toString(16);
-  const capArgs = caps
-    ? [hex(caps.bounding, 'bounding'), hex(caps.effective, 'effective'), hex(caps.permitted, 'permitted'), hex(caps.inheritable, 'inheritable'), hex(caps.ambient, 'ambient')]
-    : ['-', '-', '-', '-', '-'];
-  const groups = proc.user.additionalGids?.length ? proc.user.additionalGids.join(',') : '-';
-  plan.push(step('identity', [proc.user.uid, proc.user.gid, groups, ...capArgs], { what: `switch to uid ${proc.user.uid} gid ${proc.user.gid}` }));
+  plan.push(identityStep(proc));
   if (proc.noNewPrivileges) plan.push(step('no-new-privs', [], { what: 'set no_new_privs' }));
   plan.push(step('chdir', [proc.cwd], { what: `change to cwd ${JSON.stringify(proc.cwd)}` }));
   const env = proc.env ?? [];

@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import { RuntimeError, fromSystemError } from './errors.ts';
 import type { Hooks, Process, State, Status } from './oci-types.ts';
 import { OCI_VERSION } from './oci-types.ts';
+import { liveStartTime } from './proc-stat.ts';
+
+export { liveStartTime };
 
 export interface StoredState {
   ociVersion: string;
@@ -113,21 +116,6 @@ export class StateStore {
   startSocket(id: string): string {
     return join(this.dir(id), 'start.sock');
   }
-}
-
-/** Field 22 (starttime) of /proc/PID/stat, or null when the process is gone or a zombie. */
-export function liveStartTime(pid: number): string | null {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null;
-  }
-  // The command name may contain spaces and parentheses: fields start after the last ")".
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const processState = fields[0];
-  if (processState === 'Z' || processState === 'X') return null;
-  return fields[19] ?? null;
 }
 
 export function isAlive(state: StoredState): boolean {

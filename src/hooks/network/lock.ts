@@ -13,6 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntimeError, fromSystemError } from '../../runtime/errors.ts';
+import { liveStartTime } from '../../runtime/proc-stat.ts';
 
 const LOCK = 'lock';
 const MARKER_ABANDONED_MS = 30_000;
@@ -20,16 +21,7 @@ const LEFTOVER_MS = 60_000;
 
 /** Start time (clock ticks since boot) of a live, non-zombie process; null otherwise. */
 export function processStartTime(pid: number): number | null {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null;
-  }
-  // Fields after the comm, which may itself hold spaces and parentheses.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if (fields[0] === 'Z' || fields[0] === 'X') return null;
-  const start = Number(fields[19]);
+  const start = Number(liveStartTime(pid) ?? Number.NaN);
   return Number.isFinite(start) ? start : null;
 }
 

@@ -2,8 +2,9 @@
 // stays: it forwards the signals it gets to the container's PID 1, exits with
 // the container's status (128+N when killed by signal N) and deletes it unless
 // --keep. The helper is the container's parent, so the status is exact.
-import { positional, stringOption, type Context } from '../context.ts';
+import { positional, type Context } from '../context.ts';
 import { createContainer } from '../create.ts';
+import { createOptions } from './create.ts';
 import { deleteContainer } from './delete.ts';
 import { releaseBarrier } from './start.ts';
 
@@ -13,14 +14,7 @@ const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', '
 export default async function run(ctx: Context): Promise<number> {
   const id = positional(ctx, 0, 'a container id');
   const detach = ctx.options.detach === true;
-  const created = await createContainer(ctx, id, {
-    bundle: stringOption(ctx, 'bundle') ?? '.',
-    pidFile: stringOption(ctx, 'pid-file'),
-    consoleSocket: stringOption(ctx, 'console-socket'),
-    noPivot: ctx.options['no-pivot'] === true,
-    preserveFds: Number(ctx.options['preserve-fds'] ?? 0),
-    monitor: !detach,
-  });
+  const created = await createContainer(ctx, id, createOptions(ctx, !detach));
   const pid = created.state.pid;
   const forward = (signal: NodeJS.Signals): void => {
     try {
