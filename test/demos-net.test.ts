@@ -6,11 +6,12 @@
 // network-hook state, processes, temp dirs), also after a Ctrl-C (SIGINT).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sleepMs, TSRUN, waitFor } from './lib/tsrun.ts';
+import { sleepMs, waitFor } from './lib/tsrun.ts';
+import { demoRunner } from './lib/demo.ts';
 
 const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const missing = ['sockperf', 'iperf3', 'nstat', 'nsenter', 'taskset', 'ip', 'ss'].filter((c) => !has(c));
@@ -27,12 +28,12 @@ const toolPids = (): string[] => spawnSync('ps', ['-eo', 'pid=,args='], { encodi
   .filter((l) => /\b(sockperf|iperf3)\b/.test(l)).map((l) => l.trim().split(/\s+/)[0]!);
 const before = { links: links(), labs: new Set(labDirs()), run: listing('/run/tsrun'), net: listing('/run/tsrun-net'), tools: new Set(toolPids()), nstat: existsSync('/tmp/.nstat.u0') };
 
-const demoPids: number[] = [];
+const demos = demoRunner(dir);
 /** A lab dir of one of our demo runs (others may be running demos at the same
  *  time): its container ids carry the demo's pid (Lab.id), its hook state is net/. */
 function ours(lab: string): boolean {
   const ids = listing(join(tmpdir(), lab, 'state'));
-  return existsSync(join(tmpdir(), lab, 'net')) || ids.some((id) => demoPids.some((p) => id.includes(`-${p}-`)));
+  return existsSync(join(tmpdir(), lab, 'net')) || ids.some((id) => demos.pids.some((p) => id.includes(`-${p}-`)));
 }
 
 /** What a demo run must not leave behind on the real host. */
@@ -50,46 +51,12 @@ function leftovers(): string[] {
   return found;
 }
 
-interface Done {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
-
-let outputs = 0;
-function startDemo(args: string[]): { pid: number; done: Promise<Done> } {
-  const base = join(dir, `demo-${outputs++}`);
-  const out = openSync(`${base}.out`, 'w+');
-  const err = openSync(`${base}.err`, 'w+');
-  const child = spawn(TSRUN, ['demo', ...args], { stdio: ['ignore', out, err] });
-  demoPids.push(child.pid!);
-  const done = new Promise<Done>((resolve) => {
-    child.on('exit', (code, signal) => {
-      closeSync(out);
-      closeSync(err);
-      resolve({ exitCode: code ?? (signal ? 128 : 0), stdout: readFileSync(`${base}.out`, 'utf8'), stderr: readFileSync(`${base}.err`, 'utf8') });
-    });
-  });
-  return { pid: child.pid!, done };
-}
-
-async function demoJson(name: string): Promise<{ json: Record<string, any>; svg: string }> {
-  const svgFile = join(dir, `${name}.svg`);
-  const r = await startDemo([name, '--quick', '--json', '--svg', svgFile]).done;
-  assert.is(r.exitCode, 0, r.stderr);
-  const json = JSON.parse(r.stdout);
-  assert.is(json.demo, name);
-  assert.is(json.quick, true);
-  assert.ok(Array.isArray(json.explanations) && json.explanations.length > 0);
-  return { json, svg: readFileSync(svgFile, 'utf8') };
-}
-
 if (missing.length > 0) {
   console.log(`SKIP network demos: needs ${missing.join(', ')}`);
   test.skip('network demos', () => {});
 } else {
   test('demo netlat --quick --json --svg: host, veth, veth + bridge, macvlan measured; ipvlan measured or skipped with the reason', async () => {
-    const { json, svg } = await demoJson('netlat');
+    const { json, svg } = await demos.json('netlat');
     assert.is(json.secondsPerPath, 1);
     assert.is(json.pinnedCpu, 0);
     const paths = json.paths as Array<Record<string, any>>;
@@ -125,7 +92,7 @@ if (missing.length > 0) {
   });
 
   test('demo reorder --quick --json --svg: one stream without and one with RPS, numeric counters of both ends', async () => {
-    const { json, svg } = await demoJson('reorder');
+    const { json, svg } = await demos.json('reorder');
     assert.is(json.secondsPerRun, 2);
     const runs = json.runs as Array<Record<string, any>>;
     assert.equal(runs.map((r) => [r.name, r.rps]), [['without-rps', false], ['with-rps', true]]);
@@ -148,7 +115,7 @@ if (missing.length > 0) {
   });
 
   test('demo netlat interrupted with SIGINT: exits 130 and removes its containers, tools and temp dir', async () => {
-    const demo = startDemo(['netlat', '--json']);
+    const demo = demos.start(['netlat', '--json']);
     // Wait until a container of this run exists in its private --root.
     let containerPid: number | undefined;
     const running = await waitFor(() => {

@@ -4,14 +4,15 @@
 // SIGINT (Ctrl-C) removes its containers, cgroups and temp dir.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sleepMs, TSRUN, waitFor } from './lib/tsrun.ts';
+import { sleepMs, waitFor } from './lib/tsrun.ts';
+import { demoRunner } from './lib/demo.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsrun-demos-test-'));
-const demoPids: number[] = [];
+const demos = demoRunner(dir);
 const labDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('tsrun-demo-')).map((n) => join(tmpdir(), n));
 const labsBefore = new Set(labDirs());
 
@@ -19,47 +20,12 @@ test.after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Demo {
-  pid: number;
-  done: Promise<{ exitCode: number; stdout: string; stderr: string }>;
-}
-
-let outputs = 0;
-/** Starts `tsrun demo ARGS...`; output through files, as a demo's containers could hold pipes. */
-function startDemo(args: string[]): Demo {
-  const base = join(dir, `demo-${outputs++}`);
-  const out = openSync(`${base}.out`, 'w+');
-  const err = openSync(`${base}.err`, 'w+');
-  const child = spawn(TSRUN, ['demo', ...args], { stdio: ['ignore', out, err] });
-  demoPids.push(child.pid!);
-  const done = new Promise<{ exitCode: number; stdout: string; stderr: string }>((resolve) => {
-    child.on('exit', (code, signal) => {
-      closeSync(out);
-      closeSync(err);
-      resolve({ exitCode: code ?? (signal ? 128 : 0), stdout: readFileSync(`${base}.out`, 'utf8'), stderr: readFileSync(`${base}.err`, 'utf8') });
-    });
-  });
-  return { pid: child.pid!, done };
-}
-
-async function demoJson(name: string): Promise<{ json: Record<string, any>; svg: string }> {
-  const svgFile = join(dir, `${name}.svg`);
-  const r = await startDemo([name, '--quick', '--json', '--svg', svgFile]).done;
-  assert.is(r.exitCode, 0, r.stderr);
-  assert.is(r.stderr, '', 'no progress output when stderr is not a TTY');
-  const json = JSON.parse(r.stdout);
-  assert.is(json.demo, name);
-  assert.is(json.quick, true);
-  assert.ok(Array.isArray(json.explanations) && json.explanations.length > 0);
-  return { json, svg: readFileSync(svgFile, 'utf8') };
-}
-
 /** What a demo run must not leave: its temp dir, cgroups named after its pid, mounts, processes. */
 function demoLeftovers(): string[] {
   const found: string[] = [];
   const labs = labDirs().filter((d) => !labsBefore.has(d));
   if (labs.length) found.push(`lab dirs: ${labs.join(' ')}`);
-  for (const pid of demoPids) {
+  for (const pid of demos.pids) {
     const cg = spawnSync('find', ['/sys/fs/cgroup', '-maxdepth', '4', '-type', 'd', '-name', `demo-*-${pid}-*`], { encoding: 'utf8' }).stdout.trim();
     if (cg) found.push(`cgroups: ${cg.split('\n').join(' ')}`);
   }
@@ -73,7 +39,7 @@ function demoLeftovers(): string[] {
 type Case = { pid1: string; signal: string; from: string; stillRunning: boolean; exitStatus: number | null; termHandler: boolean };
 
 test('demo pid1: what TERM and KILL do to sleep and to tsrun-init as PID 1, from inside and from the host', async () => {
-  const { json, svg } = await demoJson('pid1');
+  const { json, svg } = await demos.json('pid1', { quiet: true });
   const cases = json.cases as Case[];
   assert.is(cases.length, 8);
   const find = (pid1: string, signal: string, from: string): Case => {
@@ -99,7 +65,7 @@ test('demo pid1: what TERM and KILL do to sleep and to tsrun-init as PID 1, from
 });
 
 test('demo zombies: zombies pile up under a sleep as PID 1, none under tsrun-init', async () => {
-  const { json, svg } = await demoJson('zombies');
+  const { json, svg } = await demos.json('zombies', { quiet: true });
   const byInit = (init: boolean) => json.results.find((r: { init: boolean }) => r.init === init);
   assert.is(json.orphans, 5);
   assert.ok(byInit(false).zombies > 0, 'zombies without an init');
@@ -112,7 +78,7 @@ test('demo zombies: zombies pile up under a sleep as PID 1, none under tsrun-ini
 });
 
 test('demo shutdown: the workers get TERM with tsrun-init, and only SIGKILL without', async () => {
-  const { json, svg } = await demoJson('shutdown');
+  const { json, svg } = await demos.json('shutdown', { quiet: true });
   assert.is(json.graceSeconds, 1);
   const byInit = (init: boolean) => json.results.find((r: { init: boolean }) => r.init === init);
   const proc = (init: boolean, name: string) => byInit(init).processes.find((p: { name: string }) => p.name === name);
@@ -129,7 +95,7 @@ test('demo shutdown: the workers get TERM with tsrun-init, and only SIGKILL with
 
 test('demo sysctl: default 7200 and the host congestion control, 600 when configured, write refused, host unchanged', async () => {
   const host = readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
-  const { json, svg } = await demoJson('sysctl');
+  const { json, svg } = await demos.json('sysctl', { quiet: true });
   assert.equal(json.sysctl, { 'net.ipv4.tcp_keepalive_time': '600' });
   assert.is(json.container.default['net.ipv4.tcp_keepalive_time'], '7200');
   assert.is(json.container.default['net.ipv4.tcp_keepalive_intvl'], '75');
@@ -146,7 +112,7 @@ test('demo sysctl: default 7200 and the host congestion control, 600 when config
 });
 
 test('demo text output: the table and the explanations', async () => {
-  const r = await startDemo(['zombies', '--quick']).done;
+  const r = await demos.start(['zombies', '--quick']).done;
   assert.is(r.exitCode, 0, r.stderr);
   assert.match(r.stdout, /^Zombies: 5 orphans/);
   assert.match(r.stdout, /\nPID 1 +orphans +zombies left/);
@@ -155,30 +121,30 @@ test('demo text output: the table and the explanations', async () => {
 });
 
 test('demo help, per-demo help and usage errors', async () => {
-  const help = await startDemo(['help']).done;
+  const help = await demos.start(['help']).done;
   assert.is(help.exitCode, 0);
   for (const name of ['pid1', 'zombies', 'shutdown', 'sysctl', 'netlat', 'reorder']) assert.match(help.stdout, new RegExp(`\\n  ${name} +\\S`));
   assert.match(help.stdout, /takes about/);
-  const none = await startDemo([]).done;
+  const none = await demos.start([]).done;
   assert.is(none.exitCode, 2);
   assert.match(none.stderr, /usage: tsrun demo NAME/);
-  const one = await startDemo(['zombies', '--help']).done;
+  const one = await demos.start(['zombies', '--help']).done;
   assert.is(one.exitCode, 0);
   assert.match(one.stdout, /^tsrun demo zombies \[--json\] \[--svg FILE\] \[--quick\]\n\n.+\nTakes about /);
-  const unknown = await startDemo(['nope']).done;
+  const unknown = await demos.start(['nope']).done;
   assert.is(unknown.exitCode, 2);
   assert.match(unknown.stderr, 'unknown demo "nope" (one of pid1, zombies, shutdown, sysctl, netlat, reorder)');
-  const bad = await startDemo(['sysctl', '--bogus']).done;
+  const bad = await demos.start(['sysctl', '--bogus']).done;
   assert.is(bad.exitCode, 2);
   assert.match(bad.stderr, 'unknown argument "--bogus" for "tsrun demo"');
-  const noFile = await startDemo(['sysctl', '--svg']).done;
+  const noFile = await demos.start(['sysctl', '--svg']).done;
   assert.is(noFile.exitCode, 2);
   assert.match(noFile.stderr, 'option --svg needs a file name');
 });
 
 test('a demo interrupted with SIGINT removes its containers and temp dir', async () => {
   const before = new Set(labDirs());
-  const d = startDemo(['pid1']);
+  const d = demos.start(['pid1']);
   let lab: string | undefined;
   const hasContainer = (): boolean => {
     lab ??= labDirs().find((x) => !before.has(x));

@@ -1,15 +1,13 @@
 // The network hooks end to end, under runc, on the real kernel. The file
-// re-executes itself under `unshare --net --mount` with a fresh sysfs on /sys
-// (the cgroup mounts moved back under it, for runc): that private netns
-// stands for the host, so bridges, veth host ends, iptables rules and
-// ip_forward never touch the machine's own. "Outside" servers and macvlan
-// peers live in further netns held by `unshare --net` processes that the
-// tests start and kill by pid. Containers are busybox bundles run by runc
-// with the hook as createRuntime up / poststop down.
+// re-executes itself inside a network namespace that stands for the host
+// (test/lib/netns.ts), so bridges, veth host ends, iptables rules and
+// ip_forward never touch the machine's own; "outside" servers and macvlan
+// peers live in further netns held by processes the tests kill by pid.
+// Containers are busybox bundles run by runc with the hook as createRuntime
+// up / poststop down.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -19,67 +17,13 @@ import { addNetworkToConfig, networkHookMain } from '../src/hooks/network/cli.ts
 import { isAlive } from '../src/hooks/network/lock.ts';
 import { allCpusMask } from '../src/hooks/network/rps.ts';
 import { hostIfName } from '../src/hooks/network/veth.ts';
+import { has, hostStandIn, inNetns, linkNames, must, natRules, NetnsHolders, probeIpvlan, sh } from './lib/netns.ts';
+import type { Res } from './lib/netns.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SELF = fileURLToPath(import.meta.url);
 const HOOK = [join(ROOT, 'bin/node-pinned'), join(ROOT, 'src/hooks/network/cli.ts')];
-const INNER = 'TSRUN_NETWORK_HOOK_TEST_INNER';
-const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 
-// Stand up the host stand-in, then run this file again inside it.
-const SETUP = `set -e
-d=$(mktemp -d /tmp/tsrun-nettest-cg.XXXXXX)
-mount --rbind /sys/fs/cgroup "$d"
-mount -t sysfs sysfs /sys
-mount --move "$d" /sys/fs/cgroup
-rmdir "$d"
-ip link set lo up
-exec "$@"`;
-
-if (process.env[INNER] !== '1') {
-  const missing = ['unshare', 'nsenter', 'ip', 'iptables', 'runc'].filter((c) => !has(c));
-  if (process.getuid?.() !== 0) missing.push('root');
-  if (!existsSync('/bin/busybox')) missing.push('/bin/busybox');
-  if (missing.length > 0) {
-    console.log(`SKIP network hooks end to end: needs ${missing.join(', ')}`);
-    test.skip('network hooks end to end', () => {});
-    test.run();
-  } else {
-    const res = spawnSync('unshare', ['--net', '--mount', '--propagation', 'private', 'sh', '-c', SETUP, 'sh', process.execPath, SELF], {
-      stdio: 'inherit',
-      env: { ...process.env, [INNER]: '1' },
-    });
-    process.exit(res.status ?? 1);
-  }
-} else {
-  defineTests();
-  test.run();
-}
-
-interface Res {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function sh(cmd: string, args: string[], input?: string): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    child.stdin?.on('error', () => {}).end(input);
-  });
-}
-
-async function must(cmd: string, args: string[], input?: string): Promise<string> {
-  const res = await sh(cmd, args, input);
-  assert.is(res.code, 0, `${cmd} ${args.join(' ')}: ${res.stderr.trim()}`);
-  return res.stdout;
-}
+hostStandIn('network hooks end to end', import.meta.url, ['iptables', 'runc'], defineTests);
 
 function defineTests(): void {
   const base = mkdtempSync('/tmp/tsrun-nettest-');
@@ -92,7 +36,7 @@ function defineTests(): void {
   const prefix = `nh${process.pid}`;
   /** Container id -> the runtime argv that runs it. */
   const started = new Map<string, string[]>();
-  const holders = new Set<ChildProcess>();
+  const holders = new NetnsHolders();
 
   // A busybox rootfs: the static binary and relative links for its applets.
   mkdirSync(join(rootfs, 'bin'), { recursive: true });
@@ -104,11 +48,11 @@ function defineTests(): void {
   const baseConfig = JSON.parse(readFileSync(join(base, 'config.json'), 'utf8')) as Config;
 
   // Probe once, before the ipvlan tests are defined.
-  const probe = spawnSync('sh', ['-c', 'ip link add name tprobe0 type veth peer name tprobe1 && ip link add name tprobe2 link tprobe0 type ipvlan mode l2; r=$?; ip link del tprobe0; exit $r'], { encoding: 'utf8' });
-  const ipvlanMissing = /Unknown device type/.test(probe.stderr);
+  const probe = probeIpvlan();
+  const ipvlanMissing = probe.missing;
   const ipvlanSkip = 'ipvlan l2: a container reaches a peer on the same parent';
   if (!has('crun')) console.log('SKIP crun runs the same hooks: no crun');
-  if (ipvlanMissing) console.log(`SKIP ${ipvlanSkip}: the kernel has no ipvlan support (ip said: ${probe.stderr.trim()})`);
+  if (ipvlanMissing) console.log(`SKIP ${ipvlanSkip}: the kernel has no ipvlan support (ip said: ${probe.reason})`);
   else console.log('SKIP up with ipvlan fails clearly: this kernel has ipvlan');
 
   function config(spec: string, args: string[]): Config {
@@ -172,23 +116,6 @@ function defineTests(): void {
     assert.is(res.code, 0, `${id} ping ${address}: ${res.stdout}${res.stderr}`);
   }
 
-  /** A netns held by a process of ours (`unshare --net CMD`), gone when we kill it. */
-  async function holder(cmd: string[] = ['/bin/busybox', 'sleep', '300']): Promise<number> {
-    const child = spawn('unshare', ['--net', ...cmd], { stdio: 'ignore' });
-    // Unref'd: a holder left over by a crashed test must not keep this
-    // process alive, or the exit handler that kills it would never run.
-    child.unref();
-    holders.add(child);
-    const pid = child.pid;
-    if (pid === undefined) throw new Error('unshare did not start');
-    // unshare execs cmd once the netns exists: wait for it.
-    for (let i = 0; i < 100 && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'unshare'; i++) await new Promise((r) => setTimeout(r, 10));
-    return pid;
-  }
-  const inNetns = (pid: number, args: string[], input?: string) => must('nsenter', [`--net=/proc/${pid}/ns/net`, ...args], input);
-
-  const linkNames = async () => (JSON.parse(await must('ip', ['-j', 'link', 'show'])) as { ifname: string }[]).map((l) => l.ifname);
-  const natRules = async () => (await must('iptables', ['-w', '-t', 'nat', '-S', 'POSTROUTING'])).split('\n').filter((l) => l.includes('tsrun'));
   const records = (kind: 'networks' | 'containers') => (existsSync(join(stateDir, kind)) ? readdirSync(join(stateDir, kind)) : []);
   const hookState = (id: string, pid?: number) => JSON.stringify({ ociVersion: '1.2.0', id, status: 'creating', pid, bundle: base });
   const cli = (args: string[], state: string) => sh(HOOK[0] ?? '', [HOOK[1] ?? '', ...args], state);
@@ -201,19 +128,10 @@ function defineTests(): void {
     assert.equal(records('containers'), [], 'no container records');
   }
 
-  function stop(h: ChildProcess): void {
-    try {
-      if (h.exitCode === null && h.signalCode === null) h.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-
   async function cleanup(): Promise<void> {
     for (const [id, rt] of started) await sh(rt[0] ?? '', [...rt.slice(1), 'delete', '-f', id]);
     started.clear();
-    for (const h of holders) stop(h);
-    holders.clear();
+    holders.stopAll();
   }
 
   test('veth: a container reaches the gateway and another container over the bridge; rps written; all gone after delete', async () => {
@@ -255,7 +173,7 @@ function defineTests(): void {
       const www = join(base, 'www');
       mkdirSync(www, { recursive: true });
       writeFileSync(join(www, 'token.txt'), `token-${process.pid}\n`);
-      const outside = await holder(['/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', www]);
+      const outside = await holders.add(['/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', www]);
       await must('ip', ['link', 'add', 'name', 'tno0', 'type', 'veth', 'peer', 'name', 'tno1', 'netns', `/proc/${outside}/ns/net`]);
       await must('ip', ['-batch', '-'], 'addr add 192.0.2.1/24 dev tno0\nlink set dev tno0 up\n');
       await inNetns(outside, ['ip', '-batch', '-'], 'addr add 192.0.2.2/24 dev tno1\nlink set dev tno1 up\nlink set dev lo up\n');
@@ -282,7 +200,7 @@ function defineTests(): void {
 
   test('macvlan: containers reach a peer on the same parent and each other; mtu from the option', async () => {
     try {
-      const peer = await holder();
+      const peer = await holders.add();
       await must('ip', ['link', 'add', 'name', 'tnm0', 'type', 'veth', 'peer', 'name', 'tnm1', 'netns', `/proc/${peer}/ns/net`]);
       await must('ip', ['link', 'set', 'dev', 'tnm0', 'up']);
       await inNetns(peer, ['ip', '-batch', '-'], 'addr add 10.94.0.1/24 dev tnm1\nlink set dev tnm1 up\n');
@@ -337,7 +255,7 @@ function defineTests(): void {
   test('a failed up is rolled back, and down after it is fine', async () => {
     try {
       // The container netns already has an eth0: the veth peer cannot be made.
-      const ctr = await holder();
+      const ctr = await holders.add();
       await inNetns(ctr, ['ip', 'link', 'add', 'name', 'eth0', 'type', 'veth', 'peer', 'name', 'x0']);
       const res = await cli(['up', 'veth', 'name=tnf', 'subnet=10.96.0.0/24', `state-dir=${stateDir}`], hookState('failing', ctr));
       assert.is(res.code, 1);
@@ -346,12 +264,12 @@ function defineTests(): void {
       await assertNothingLeft();
       for (let i = 0; i < 2; i++) assert.is((await cli(['down', `state-dir=${stateDir}`], hookState('failing'))).code, 0);
       // A container that died without its poststop: the next up of its id cleans up after it.
-      const first = await holder();
+      const first = await holders.add();
       const spec = ['up', 'veth', 'name=tnf', 'subnet=10.96.0.0/24', `state-dir=${stateDir}`];
       assert.is((await cli(spec, hookState('again', first))).code, 0);
-      for (const h of holders) if (h.pid === first) stop(h);
+      holders.stop(first);
       while (isAlive(first, undefined)) await new Promise((r) => setTimeout(r, 10));
-      const second = await holder();
+      const second = await holders.add();
       const again = await cli(spec, hookState('again', second));
       assert.is(again.code, 0, again.stderr);
       assert.equal(JSON.parse(readFileSync(join(stateDir, 'networks/tnf.json'), 'utf8')).allocations, { again: '10.96.0.2' });
@@ -368,7 +286,7 @@ function defineTests(): void {
 
   test('rps through a fresh sysfs when /sys shows another netns', async () => {
     try {
-      const other = await holder();
+      const other = await holders.add();
       await inNetns(other, ['ip', 'link', 'add', 'name', 'tnr0', 'type', 'veth', 'peer', 'name', 'tnr1']);
       // A namesake in the host stand-in, which /sys shows: it must stay untouched.
       await must('ip', ['link', 'add', 'name', 'tnr0', 'type', 'veth', 'peer', 'name', 'tnr9']);
@@ -385,7 +303,7 @@ function defineTests(): void {
 
   (ipvlanMissing ? test.skip : test)(ipvlanSkip, async () => {
     try {
-      const peer = await holder();
+      const peer = await holders.add();
       await must('ip', ['link', 'add', 'name', 'tni0', 'type', 'veth', 'peer', 'name', 'tni1', 'netns', `/proc/${peer}/ns/net`]);
       await must('ip', ['link', 'set', 'dev', 'tni0', 'up']);
       await inNetns(peer, ['ip', '-batch', '-'], 'addr add 10.97.0.1/24 dev tni1\nlink set dev tni1 up\n');
@@ -402,7 +320,7 @@ function defineTests(): void {
   (ipvlanMissing ? test : test.skip)('up with ipvlan fails clearly when the kernel has no ipvlan, and leaves nothing', async () => {
     try {
       await must('ip', ['link', 'add', 'name', 'tni0', 'type', 'veth', 'peer', 'name', 'tni1']);
-      const ctr = await holder();
+      const ctr = await holders.add();
       const direct = await cli(['up', 'ipvlan', 'parent=tni0', 'subnet=10.97.0.0/24', `state-dir=${stateDir}`], hookState('ipv', ctr));
       assert.is(direct.code, 1);
       assert.match(direct.stderr, /^tsrun hook network up: ipvlan is not available: the kernel has no ipvlan support \(CONFIG_IPVLAN\); ip said: .*Unknown device type.* \(use macvlan\)\n$/);
@@ -425,7 +343,7 @@ function defineTests(): void {
   // the host stand-in, before it goes away.
   process.on('exit', () => {
     for (const [id, rt] of started) spawnSync(rt[0] ?? '', [...rt.slice(1), 'delete', '-f', id]);
-    for (const h of holders) stop(h);
+    holders.stopAll();
     try {
       rmSync(base, { recursive: true, force: true });
     } catch {

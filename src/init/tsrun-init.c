@@ -297,6 +297,13 @@ int main(int argc, char **argv)
 	}
 	if (i >= argc)
 		usage();
+	/* exec'd from a memfd, our comm is "memfd:tsrun-ini": take argv[0]'s
+	 * basename, so ps and /proc/1/comm say what runs as PID 1 */
+	const char *name = argv[0];
+	for (const char *p = name; *p; p++)
+		if (*p == '/')
+			name = p + 1;
+	syscall(SYS_prctl, PR_SET_NAME, name, 0, 0, 0);
 	self = getpid();
 	if (subreaper && self != 1)
 		syscall(SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);

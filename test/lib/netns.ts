@@ -111,15 +111,26 @@ export class NetnsHolders {
     return pid;
   }
 
-  stopAll(): void {
+  /** Kills the holder with this pid (one of ours), if it still runs. */
+  stop(pid: number): void {
     for (const c of this.children) {
-      try {
-        if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
+      if (c.pid !== pid) continue;
+      kill(c);
+      this.children.delete(c);
     }
+  }
+
+  stopAll(): void {
+    for (const c of this.children) kill(c);
     this.children.clear();
+  }
+}
+
+function kill(c: ChildProcess): void {
+  try {
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  } catch {
+    // already gone
   }
 }
 

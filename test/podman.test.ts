@@ -1,0 +1,72 @@
+// podman drives tsrun through conmon (`podman --runtime bin/tsrun`): run with
+// output and exit status, a detached container with exec, top, pause/unpause
+// and a graceful stop. Private storage and run roots in a temp dir.
+// podman's default RLIMIT_NOFILE (1048576) is above this machine's hard limit
+// and the bounding set lacks CAP_SYS_RESOURCE: runc refuses it just as tsrun
+// does, so the containers ask for limits the machine can give.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCommand, TSRUN } from './lib/tsrun.ts';
+
+const hasPodman = spawnSync('podman', ['--version']).status === 0 && spawnSync('conmon', ['--version']).status === 0;
+if (!hasPodman) console.log('SKIP podman: podman or conmon is not installed (scripts/setup.sh installs them)');
+const work = mkdtempSync(join(tmpdir(), 'tsrun-podman-'));
+const base = ['--root', join(work, 'storage'), '--runroot', join(work, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', TSRUN];
+const limits = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '--net', 'none'];
+const podman = (args: string[]) => runCommand('podman', [...base, ...args]);
+const image = 'localhost/tsrun-busybox:test';
+const name = `tsrun-pod-${process.pid}`;
+
+test.after(async () => {
+  if (hasPodman) {
+    await podman(['rm', '-f', '-a']);
+    await podman(['rmi', '-a', '-f']);
+    // podman's own parent cgroup, left empty once its containers are gone.
+    for (const h of readdirSync('/sys/fs/cgroup')) {
+      const parent = join('/sys/fs/cgroup', h, 'libpod_parent');
+      if (!existsSync(parent)) continue;
+      for (const child of readdirSync(parent, { withFileTypes: true })) if (child.isDirectory()) try { rmdirSync(join(parent, child.name)); } catch { /* in use */ }
+      try { rmdirSync(parent); } catch { /* in use by another podman */ }
+    }
+  }
+  rmSync(work, { recursive: true, force: true });
+});
+
+(hasPodman ? test : test.skip)('podman imports a busybox image and runs it with tsrun: output and exit status', async () => {
+  execFileSync(join(process.cwd(), 'examples/busybox/make-rootfs.sh'), [join(work, 'rootfs')]);
+  execFileSync('tar', ['-C', join(work, 'rootfs'), '-cf', join(work, 'bb.tar'), '.']);
+  const imported = await podman(['import', join(work, 'bb.tar'), image]);
+  assert.is(imported.exitCode, 0, imported.stderr);
+  const r = await podman(['run', '--rm', ...limits, image, 'sh', '-c', 'echo hello from podman; cat /proc/1/comm; exit 3']);
+  assert.is(r.exitCode, 3, r.stderr);
+  assert.is(r.stdout, 'hello from podman\ntsrun-init');
+});
+
+(hasPodman ? test : test.skip)('a detached container: exec, top, pause/unpause, stop with SIGTERM through tsrun-init', async () => {
+  assert.is((await podman(['run', '-d', '--name', name, ...limits, image, 'sleep', '300'])).exitCode, 0);
+  const exec = await podman(['exec', name, 'sh', '-c', 'echo exec-ok; exit 4']);
+  assert.is(exec.exitCode, 4);
+  assert.is(exec.stdout, 'exec-ok');
+  const top = await podman(['top', name]);
+  assert.match(top.stdout, /tsrun-init -t 5 -- sleep 300/);
+  assert.match(top.stdout, /\n.*sleep 300\s*$/);
+  assert.is((await podman(['pause', name])).exitCode, 0);
+  assert.is((await podman(['inspect', name, '--format', '{{.State.Status}}'])).stdout, 'paused');
+  assert.is((await podman(['unpause', name])).exitCode, 0);
+  assert.is((await podman(['inspect', name, '--format', '{{.State.Status}}'])).stdout, 'running');
+  assert.is((await podman(['stop', '-t', '10', name])).exitCode, 0);
+  assert.is((await podman(['inspect', name, '--format', '{{.State.ExitCode}}'])).stdout, '143', 'sleep got SIGTERM from tsrun-init, not SIGKILL after the timeout');
+  assert.is((await podman(['rm', name])).exitCode, 0);
+  assert.is((await podman(['ps', '-a', '--format', '{{.Names}}'])).stdout, '');
+});
+
+test('nothing is left behind', async () => {
+  const ps = spawnSync('ps', ['-eo', 'args='], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes(work));
+  assert.equal(ps, []);
+});
+
+test.run();
