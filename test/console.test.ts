@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
-import { leftovers, sandbox, statusOf, uniqueId, waitFor } from './lib/tsrun.ts';
+import { leftovers, runCommand, sandbox, statusOf, TSRUN, uniqueId, waitFor } from './lib/tsrun.ts';
 import { startRecvtty } from './lib/recvtty.ts';
 
 const sb = sandbox();
@@ -100,6 +100,21 @@ test('a console socket nobody listens on is a clear error', async () => {
   assert.is(r.exitCode, 1);
   assert.match(r.stderr, 'nobody.sock');
   assert.match((await sb.tsrun(['state', id])).stderr, 'does not exist');
+});
+
+test('run in the foreground with process.terminal: the pty is relayed to our terminal, with its size', async () => {
+  const id = uniqueId('console-run');
+  const bundle = sb.bundle((c) => {
+    c.process!.terminal = true;
+    c.process!.args = ['sh', '-c', 'tty; stty size; read x; echo "got $x"; exit 6'];
+  });
+  const cmd = `stty rows 31 cols 97; ${TSRUN} --root ${sb.root} run --bundle ${bundle} ${id}`;
+  const r = await runCommand('sh', ['-c', `(sleep 1; printf 'hello\\n') | script -qec '${cmd}' /dev/null`]);
+  const out = r.stdout.replace(/\r/g, '');
+  assert.match(out, /^\/dev\/pts\/\d+$/m, out);
+  assert.match(out, /^31 97$/m, `the window size of our terminal: ${out}`);
+  assert.match(out, /^got hello$/m, `input relayed: ${out}`);
+  assert.is(r.exitCode, 6);
 });
 
 test('nothing is left behind', async () => {
