@@ -1,93 +1,19 @@
 // Real cgroups on this host: v1 hierarchies (hybrid layout) for every
 // resource, processes, freezing, stats, a pids limit against a fork loop and
-// a memory limit against a hog; v2 on the controller-less unified hierarchy
-// (/sys/fs/cgroup/unified) through openCgroup's v2Root option. Each test
-// kills what it spawned by pid and removes every cgroup it made.
+// a memory limit against a hog. The v2 tests (the controller-less unified
+// hierarchy) are in cgroups-v2.test.ts; shared helpers in
+// lib/cgroup-fixtures.ts. Each test kills what it spawned by pid and removes
+// every cgroup it made.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { detectCgroupVersion, openCgroup, type Cgroup } from '../src/runtime/cgroups/index.ts';
-import { RuntimeError } from '../src/runtime/errors.ts';
+import { detectCgroupVersion, openCgroup } from '../src/runtime/cgroups/index.ts';
+import { cleanup, hasUnified, hasV1, newId, quietly, read, realDisk, start, stop, thrown, uniqueDirs, UNIFIED, utime, v1test } from './lib/cgroup-fixtures.ts';
 
-const BUSYBOX = '/bin/busybox';
-const UNIFIED = '/sys/fs/cgroup/unified';
-const hasV1 = existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes') || existsSync('/sys/fs/cgroup/memory/cgroup.procs');
-const hasUnified = existsSync(join(UNIFIED, 'cgroup.procs'));
-const v1test = hasV1 ? test : test.skip;
-const v2test = hasUnified ? test : test.skip;
 if (!hasV1) console.log('SKIP cgroup v1 tests: no v1 memory hierarchy at /sys/fs/cgroup/memory');
-if (!hasUnified) console.log(`SKIP cgroup v2 tests: no cgroup2 hierarchy at ${UNIFIED}`);
-
-let seq = 0;
-const newId = () => `tsrun-test-${process.pid}-${++seq}`;
-const read = (file: string) => readFileSync(file, 'utf8').trim();
-
-function uniqueDirs(cg: Cgroup): string[] {
-  return [...new Set(Object.values(cg.dirs))];
-}
-
-/** Spawns a process that the test owns; stdin stays open so the process can be held at `read x`. */
-function start(args: string[]): ChildProcess & { pid: number } {
-  const child = spawn(BUSYBOX, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  if (child.pid === undefined) throw new Error(`spawn ${args.join(' ')} failed`);
-  child.stdout?.setEncoding('utf8');
-  child.stderr?.setEncoding('utf8');
-  return child as ChildProcess & { pid: number };
-}
-
-/** Runs a cleanup step whose failure (process already gone, cgroup never made) is expected. */
-function quietly(fn: () => void): void {
-  try {
-    fn();
-  } catch {
-    // nothing left to clean
-  }
-}
-
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  quietly(() => process.kill(child.pid as number, 'SIGKILL'));
-  await exited;
-}
-
-/** Kills by pid whatever is left in the cgroup (children of our shells), then removes it. */
-async function cleanup(cg: Cgroup | undefined): Promise<void> {
-  if (!cg) return;
-  quietly(() => cg.isFrozen() && cg.thaw());
-  for (const pid of cg.pids()) quietly(() => process.kill(pid, 'SIGKILL'));
-  cg.destroy();
-}
-
-function utime(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]);
-}
-
-function thrown(fn: () => void): RuntimeError {
-  try {
-    fn();
-  } catch (err) {
-    assert.instance(err, RuntimeError);
-    return err as RuntimeError;
-  }
-  assert.unreachable('did not throw');
-  throw new Error('unreachable');
-}
-
-/** A whole block device (not loop or zram, whose throttles are pointless) as "MAJ:MIN". */
-function realDisk(): { major: number; minor: number } | undefined {
-  for (const name of readdirSync('/sys/block')) {
-    if (/^(loop|zram|ram)/.test(name)) continue;
-    const m = /^(\d+):(\d+)$/.exec(read(`/sys/block/${name}/dev`));
-    if (m) return { major: Number(m[1]), minor: Number(m[2]) };
-  }
-  return undefined;
-}
 
 test('detectCgroupVersion follows /sys/fs/cgroup/cgroup.controllers', () => {
   const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
@@ -394,64 +320,6 @@ v1test('a relative cgroupsPath lands under our own cgroup in each hierarchy', as
     for (const dir of uniqueDirs(cg)) quietly(() => rmdirSync(join(dir, '..'))); // the parent this test made
   }
   for (const dir of uniqueDirs(cg)) assert.not.ok(existsSync(join(dir, '..')), `${dir}/.. removed`);
-});
-
-v2test('v2 on the unified hierarchy: create, processes, freeze, stats, hugetlb, warnings, destroy', async () => {
-  const id = newId();
-  const rootControl = join(UNIFIED, 'cgroup.subtree_control');
-  const enabledBefore = new Set(read(rootControl).split(/\s+/).filter(Boolean));
-  const cg = openCgroup(`/${id}/leaf`, id, { forceVersion: 2, v2Root: UNIFIED });
-  const top = openCgroup(`/${id}`, id, { forceVersion: 2, v2Root: UNIFIED });
-  let child: (ChildProcess & { pid: number }) | undefined;
-  try {
-    assert.is(cg.version, 2);
-    assert.equal(cg.dirs, { unified: join(UNIFIED, id, 'leaf') });
-    cg.create();
-    assert.ok(existsSync(join(cg.dirs.unified ?? '', 'cgroup.procs')));
-    child = start(['sh', '-c', 'read x; while :; do :; done']);
-    cg.addProcess(child.pid);
-    assert.equal(cg.pids(), [child.pid]);
-    assert.equal(top.pids(), [child.pid], 'the parent sees its descendants');
-    assert.ok(read(`/proc/${child.pid}/cgroup`).split('\n').includes(`0::/${id}/leaf`));
-    child.stdin?.write('go\n');
-    await sleep(100);
-    cg.freeze();
-    assert.ok(cg.isFrozen());
-    const before = utime(child.pid);
-    await sleep(300);
-    assert.is(utime(child.pid), before, 'no cpu time while frozen');
-    cg.thaw();
-    assert.not.ok(cg.isFrozen());
-    const s = cg.stats();
-    assert.ok(s.cpu.usageNs > 0, 'cpu.stat works without the cpu controller');
-    assert.is(s.pids.current, 1, 'counted from cgroup.procs without the pids controller');
-    assert.is(s.memory.limit, 0);
-    assert.is(cg.oomKills(), 0);
-    // This hierarchy has no memory controller: the error names the file and the fix.
-    const mem = thrown(() => cg.apply({ memory: { limit: 64 << 20 } }));
-    assert.match(mem.message, /cannot set \/linux\/resources\/memory\/limit: write "67108864" to ".*\/leaf\/memory.max": enoent/);
-    assert.match(mem.hint ?? '', /the memory controller is not enabled in .*\/cgroup.subtree_control/);
-    const available = read(join(UNIFIED, 'cgroup.controllers')).split(/\s+/);
-    if (available.includes('hugetlb') && existsSync('/sys/kernel/mm/hugepages/hugepages-2048kB')) {
-      cg.apply({ hugepageLimits: [{ pageSize: '2MB', limit: 4 << 21 }], devices: [{ allow: false, access: 'rwm' }] });
-      assert.is(read(join(cg.dirs.unified ?? '', 'hugetlb.2MB.max')), String(4 << 21));
-      assert.match(cg.warnings().join('\n'), /devices is not enforced/);
-      cg.update({ unified: { 'hugetlb.2MB.max': String(2 << 21) } });
-      assert.is(read(join(cg.dirs.unified ?? '', 'hugetlb.2MB.max')), String(2 << 21), 'unified map written as given');
-      const size = thrown(() => cg.apply({ hugepageLimits: [{ pageSize: '3MB', limit: 0 }] }));
-      assert.match(size.message, /hugepageLimits\/0: write "0" to ".*\/hugetlb.3MB.max": enoent/);
-      assert.match(size.hint ?? '', /huge page size/);
-    }
-  } finally {
-    await stop(child);
-    await cleanup(cg);
-    await cleanup(top);
-    // Put the root's subtree_control back as it was (create enabled what it could).
-    for (const c of read(rootControl).split(/\s+/).filter(Boolean)) {
-      if (!enabledBefore.has(c)) quietly(() => writeFileSync(rootControl, `-${c}`));
-    }
-  }
-  assert.not.ok(existsSync(join(UNIFIED, id)), 'removed');
 });
 
 test.run();
