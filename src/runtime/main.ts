@@ -56,6 +56,9 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
+    if (opts.rootless !== undefined && !['false', 'auto'].includes(String(opts.rootless))) {
+      throw new RuntimeError('ERR_UNSUPPORTED', `--rootless ${String(opts.rootless)}: rootless containers are not supported`, { hint: 'run tsrun as root' });
+    }
     if (opts['systemd-cgroup']) {
       throw new RuntimeError('ERR_UNSUPPORTED', 'the systemd cgroup driver is not supported', { hint: 'tsrun manages cgroupfs directly' });
     }
