@@ -36,7 +36,6 @@ export interface Created {
   cgroup: Cgroup;
 }
 
-
 export async function createContainer(ctx: Context, id: string, opts: CreateOptions): Promise<Created> {
   // 1. Validate: the id, the config (schema, semantics, sysctls), the resources.
   validateId(id);
@@ -99,15 +98,15 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     // 8. Record it: state.json, then the pid file callers wait for.
     ctx.store.save(state);
     if (opts.pidFile) writePidFile(resolve(opts.pidFile), pid);
-    process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal).removeListener('SIGHUP', onSignal);
     return { state, helper, cgroup };
   } catch (err) {
-    process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal).removeListener('SIGHUP', onSignal);
     abort();
-    if (state && config.hooks?.poststop) {
-      await runHooksIfAny('poststop', config.hooks.poststop, hookState(state, 'stopped'), { mode: 'warn', warn: (l) => ctx.log.warn(l) });
+    if (state) {
+      await runHooksIfAny('poststop', config.hooks?.poststop, hookState(state, 'stopped'), { mode: 'warn', warn: (l) => ctx.log.warn(l) });
     }
     throw err;
+  } finally {
+    process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal).removeListener('SIGHUP', onSignal);
   }
 }
 
