@@ -58,8 +58,10 @@ if (missing.length > 0) {
   test('demo netlat --quick --json --svg: host, veth, veth + bridge, macvlan measured; ipvlan measured or skipped with the reason', async () => {
     const { json, svg } = await demos.json('netlat');
     assert.is(json.secondsPerPath, 1);
+    assert.is(json.rounds, 1, '--quick measures one round');
     assert.is(json.pinnedCpu, 0);
     const paths = json.paths as Array<Record<string, any>>;
+    assert.equal(json.roundOrder, [paths.filter((p) => !p.skipped).map((p) => p.name)]);
     assert.equal(paths.map((p) => p.name), ['host', 'veth', 'veth-bridge', 'macvlan', 'ipvlan']);
     for (const p of paths) {
       assert.type(p.label, 'string');
@@ -74,6 +76,12 @@ if (missing.length > 0) {
       assert.ok(r.p50Usec > 0 && r.p99Usec >= r.p50Usec, `${p.name}: p50 ${r.p50Usec}, p99 ${r.p99Usec}`);
       assert.ok(r.avgUsec > 0 && r.maxUsec >= r.p99Usec);
       assert.ok(p.ratioToHost > 0, `${p.name}: ratio ${p.ratioToHost}`);
+      assert.is(r.rounds, json.rounds);
+      assert.equal(p.runs.map((x: Record<string, number>) => x.round), [1]);
+      // One round: the median is that round's run.
+      assert.is(r.transactionsPerSec, p.runs[0].transactionsPerSec);
+      assert.is(r.minTransactionsPerSec, r.transactionsPerSec);
+      assert.is(r.maxTransactionsPerSec, r.transactionsPerSec);
     }
     assert.is(paths[0]!.ratioToHost, 1);
     const ipvlan = paths[4]!;
@@ -85,6 +93,7 @@ if (missing.length > 0) {
     }
     assert.ok(json.ratios.macvlanOverHost > 0 && json.ratios.vethOverHost > 0 && json.ratios.vethBridgeOverHost > 0);
     assert.ok(json.explanations.some((e: string) => /taskset -c 0/.test(e)), 'says that it pins to CPU 0');
+    assert.ok(json.explanations.some((e: string) => /one round/.test(e) && /median/.test(e)), 'says that --quick figures are one round, not medians');
     assert.ok(json.explanations.some((e: string) => /nsenter --net/.test(e)), 'says how the tools run');
     assert.match(svg, /^<svg/);
     assert.match(svg, /transactions per second/);
@@ -141,5 +150,21 @@ if (missing.length > 0) {
     assert.equal(leftovers(), []);
   });
 }
+
+test('netlat rounds: medians (an even count averages the middle two), rotated order, ratios from the medians', async () => {
+  const { median, roundOrder, summarizeRounds } = await import('../src/runtime/demos/netlat.ts');
+  assert.is(median([3, 1, 2]), 2);
+  assert.is(median([4, 1, 3, 2]), 2.5);
+  assert.ok(Number.isNaN(median([])));
+  const names = ['host', 'veth', 'veth-bridge', 'macvlan'];
+  assert.equal([0, 1, 2, 3, 4].map((r) => roundOrder(names, r)[0]), ['host', 'veth', 'veth-bridge', 'macvlan', 'host']);
+  assert.equal(roundOrder(names, 2), ['veth-bridge', 'macvlan', 'host', 'veth']);
+  const run = (tps: number, p50: number, p99: number, max: number) => ({ transactionsPerSec: tps, avgUsec: p50 + 0.05, p50Usec: p50, p99Usec: p99, maxUsec: max, observations: 10, attempts: 1 });
+  const s = summarizeRounds([run(200_000, 2.3, 2.6, 40), run(180_000, 2.5, 3.1, 90), run(210_000, 2.2, 2.5, 30)]);
+  assert.equal(
+    [s.transactionsPerSec, s.p50Usec, s.p99Usec, s.avgUsec, s.maxUsec, s.observations, s.attempts, s.rounds, s.minTransactionsPerSec, s.maxTransactionsPerSec],
+    [200_000, 2.3, 2.6, 2.35, 90, 30, 3, 3, 180_000, 210_000],
+  );
+});
 
 test.run();

@@ -7,6 +7,11 @@
 // the parent of the macvlan/ipvlan links and carries the host's own address.
 // Every path therefore crosses the uplink once; what differs is the device
 // the client's packets go through before it.
+//
+// On a noisy machine one run per path swings by a few percent, as much as the
+// differences being measured, so the paths are measured in interleaved rounds
+// (the order rotated each round, so no path always goes first or last) and
+// each figure is the median across rounds, as bench/ does.
 import { RuntimeError } from '../errors.ts';
 import type { Demo, Lab } from './lab.ts';
 import { type NetContainer, type NetLab, openNetLab, requireTools, waitListening } from './net-lab.ts';
@@ -37,6 +42,22 @@ export interface Latency {
   attempts?: number;
 }
 
+/** One run of one path in one round. */
+export interface RoundRun extends Latency {
+  /** 1-based round number. */
+  round: number;
+  /** 1-based position of this path in that round's order. */
+  position: number;
+}
+
+/** A path's figures across rounds: the medians of transactions/s, p50, p99
+ *  and avg, the largest max, the total observations. */
+export interface RoundsLatency extends Latency {
+  rounds: number;
+  minTransactionsPerSec: number;
+  maxTransactionsPerSec: number;
+}
+
 export interface PathResult {
   name: 'host' | 'veth' | 'veth-bridge' | 'macvlan' | 'ipvlan';
   label: string;
@@ -44,8 +65,44 @@ export interface PathResult {
   route: string;
   skipped: boolean;
   reason?: string;
-  result?: Latency;
+  /** Medians across rounds (ratioToHost is computed from these). */
+  result?: RoundsLatency;
+  /** Each round's run, in round order. */
+  runs?: RoundRun[];
   ratioToHost?: number;
+}
+
+/** The median; the mean of the two middle values for an even count. */
+export function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+const round3 = (x: number): number => Number(x.toFixed(3));
+
+/** One path's rounds summarised: medians, the largest max, the tps spread. */
+export function summarizeRounds(runs: Latency[]): RoundsLatency {
+  const tps = runs.map((r) => r.transactionsPerSec);
+  return {
+    transactionsPerSec: Math.round(median(tps)),
+    avgUsec: round3(median(runs.map((r) => r.avgUsec))),
+    p50Usec: round3(median(runs.map((r) => r.p50Usec))),
+    p99Usec: round3(median(runs.map((r) => r.p99Usec))),
+    maxUsec: Math.max(...runs.map((r) => r.maxUsec)),
+    observations: runs.reduce((n, r) => n + r.observations, 0),
+    attempts: runs.reduce((n, r) => n + (r.attempts ?? 1), 0),
+    rounds: runs.length,
+    minTransactionsPerSec: Math.min(...tps),
+    maxTransactionsPerSec: Math.max(...tps),
+  };
+}
+
+/** Round `r` (0-based) measures `names` rotated left by r: each path goes first once every names.length rounds. */
+export function roundOrder<T>(names: T[], r: number): T[] {
+  const k = names.length === 0 ? 0 : r % names.length;
+  return [...names.slice(k), ...names.slice(0, k)];
 }
 
 /** The summary of `sockperf ping-pong`: valid-duration message rate and the percentile lines. */
@@ -113,17 +170,21 @@ async function ipvlanUnavailable(net: NetLab): Promise<string | undefined> {
 
 async function run(lab: Lab): Promise<DemoReport> {
   await requireTools(['sockperf', 'taskset', 'nsenter', 'ip', 'ss']);
-  const seconds = lab.quick ? 1 : 5;
+  // 3 rounds x 4 paths x 2 s: each path gets 3 x 1.55 s of valid sockperf
+  // interval, as much as the single 5 s run it used to get; but every sockperf
+  // run costs ~2 s more than -t, so the demo takes ~52 s. --quick: one round of 1 s.
+  const seconds = lab.quick ? 1 : 2;
+  const rounds = lab.quick ? 1 : 3;
   lab.step('setting up: sandbox, uplink, server namespace');
   const net = await openNetLab(lab);
   try {
-    return await measure(lab, net, seconds);
+    return await measure(lab, net, seconds, rounds);
   } finally {
     net.close();
   }
 }
 
-async function measure(lab: Lab, net: NetLab, seconds: number): Promise<DemoReport> {
+async function measure(lab: Lab, net: NetLab, seconds: number, rounds: number): Promise<DemoReport> {
   const serverNs = await net.openNetns();
   await net.must('the uplink veth pair', 'ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', UPLINK, 'netns', `/proc/${process.pid}/ns/net`], serverNs);
   await net.must('the server address', 'ip', ['addr', 'add', `${SERVER}/24`, 'dev', 'eth0'], serverNs);
@@ -149,38 +210,64 @@ async function measure(lab: Lab, net: NetLab, seconds: number): Promise<DemoRepo
     ipvlan: `ipvlan,parent=${UPLINK},subnet=${UPLINK_SUBNET},ip=10.99.0.11,gateway=${SERVER}`,
   };
   for (const path of paths) {
-    if (path.name === 'ipvlan') {
-      const why = await ipvlanUnavailable(net);
-      if (why) {
-        path.skipped = true;
-        path.reason = why;
-        continue;
-      }
+    if (path.name !== 'ipvlan') continue;
+    const why = await ipvlanUnavailable(net);
+    if (why) {
+      path.skipped = true;
+      path.reason = why;
     }
-    if (path.name === 'host') {
-      lab.step(`host: sockperf ping-pong for ${seconds} s`);
-      path.result = await pingPong(net, seconds);
-      continue;
-    }
-    lab.step(`${path.label}: starting a container`);
-    // One at a time: macvlan and ipvlan cannot share a parent, and a second
-    // container would compete for CPU 0.
-    const c = path.name === 'veth' ? await routedVethContainer(net) : await net.startContainer(`netlat-${path.name}`, specs[path.name]!);
-    lab.step(`${path.label}: sockperf ping-pong for ${seconds} s`);
-    path.result = await pingPong(net, seconds, c.netns);
-    await net.deleteContainer(c.id);
   }
+  const measured = paths.filter((p) => !p.skipped);
+
+  // The veth containers stay up across rounds: they do not touch the uplink
+  // and an idle container uses no CPU. A macvlan or ipvlan container is made
+  // just for its run and deleted after it: the two cannot share a parent, and
+  // while one exists the uplink's rx handler (macvlan's or ipvlan's) sees
+  // every packet of the other paths too, which would slow them down.
+  const perRun = (p: PathResult): boolean => p.name === 'macvlan' || p.name === 'ipvlan';
+  const kept = new Map<string, NetContainer>();
+  for (const path of measured) {
+    if (path.name === 'host' || perRun(path)) continue;
+    lab.step(`${path.label}: starting a container (kept up for all rounds)`);
+    kept.set(path.name, path.name === 'veth' ? await routedVethContainer(net) : await net.startContainer(`netlat-${path.name}`, specs[path.name]!));
+  }
+
+  const order: string[][] = [];
+  for (let r = 0; r < rounds; r++) {
+    const these = roundOrder(measured, r);
+    order.push(these.map((p) => p.name));
+    for (const [i, path] of these.entries()) {
+      const tag = `round ${r + 1}/${rounds}, ${path.label}`;
+      let c: NetContainer | undefined;
+      if (perRun(path)) {
+        lab.step(`${tag}: starting a container`);
+        c = await net.startContainer(`netlat-${path.name}`, specs[path.name]!);
+      }
+      lab.step(`${tag}: sockperf ping-pong for ${seconds} s`);
+      const netns = path.name === 'host' ? undefined : (c ?? kept.get(path.name)!).netns;
+      const result = await pingPong(net, seconds, netns);
+      (path.runs ??= []).push({ round: r + 1, position: i + 1, ...result });
+      if (c) await net.deleteContainer(c.id);
+    }
+  }
+  for (const c of kept.values()) await net.deleteContainer(c.id);
   await server.stop();
 
+  for (const p of measured) p.result = summarizeRounds(p.runs!);
   const host = paths[0]!.result!.transactionsPerSec;
   for (const p of paths) if (p.result) p.ratioToHost = Number((p.result.transactionsPerSec / host).toFixed(3));
-  return report(paths, seconds, lab.quick);
+  return report(paths, seconds, rounds, order, lab.quick);
 }
 
-function report(paths: PathResult[], seconds: number, quick: boolean): DemoReport {
+function report(paths: PathResult[], seconds: number, rounds: number, order: string[][], quick: boolean): DemoReport {
   const ratio = (name: string): number | null => paths.find((p) => p.name === name)?.ratioToHost ?? null;
   const skipped = paths.filter((p) => p.skipped);
+  const label = (name: string): string => paths.find((p) => p.name === name)?.label ?? name;
+  const medians = rounds === 1
+    ? `one round of ${seconds} s per path (--quick): single runs, not medians; without --quick the figures are medians of several interleaved rounds`
+    : `every figure is the median of ${rounds} interleaved rounds, ${seconds} s per path per round, the order rotated each round (${order.map((o, i) => `round ${i + 1}: ${o.map(label).join(', ')}`).join('; ')}); ratios are of the median transactions/s; max is the largest of the rounds; "range" is the lowest and highest transactions/s of the rounds`;
   const explanations = [
+    medians,
     `client and server are both pinned to CPU ${CPU} (taskset -c ${CPU}): unpinned, waking the other CPU for every reply costs more than the devices do and hides the difference.`,
     'sockperf runs on the host side inside each container\'s network namespace (nsenter --net=/proc/PID/ns/net): it is dynamically linked and the busybox rootfs has no libraries; the network path measured is the container\'s.',
     'latency is sockperf\'s: half the round trip, in microseconds; transactions/s = round trips per second over the measured (post warm-up) interval.',
@@ -192,7 +279,7 @@ function report(paths: PathResult[], seconds: number, quick: boolean): DemoRepor
   ];
   return {
     demo: 'netlat',
-    title: `TCP request/response latency to ${SERVER}:${PORT} (sockperf ping-pong, ${seconds} s per path, pinned to CPU ${CPU})`,
+    title: `TCP request/response latency to ${SERVER}:${PORT} (sockperf ping-pong, pinned to CPU ${CPU}, ${rounds === 1 ? `1 round of ${seconds} s per path` : `medians of ${rounds} interleaved rounds, ${seconds} s per path per round`})`,
     tables: [
       {
         title: 'Topology (all inside a private network namespace; the uplink is a veth pair to the server\'s namespace):',
@@ -200,22 +287,24 @@ function report(paths: PathResult[], seconds: number, quick: boolean): DemoRepor
         rows: paths.map((p) => [p.label, p.client, p.route]),
       },
       {
-        title: 'Results:',
-        headers: ['path', 'transactions/s', 'p50 usec', 'p99 usec', 'avg usec', 'vs host'],
+        title: rounds === 1 ? `Results (1 round of ${seconds} s):` : `Results (medians of ${rounds} interleaved rounds, ${seconds} s each):`,
+        headers: ['path', 'transactions/s', 'p50 usec', 'p99 usec', 'avg usec', 'vs host', 'rounds', 'range transactions/s'],
         rows: paths.map((p) => p.result
-          ? [p.label, p.result.transactionsPerSec, p.result.p50Usec, p.result.p99Usec, p.result.avgUsec, p.ratioToHost ?? '-']
-          : [p.label, 'skipped', '-', '-', '-', '-']),
+          ? [p.label, p.result.transactionsPerSec, p.result.p50Usec, p.result.p99Usec, p.result.avgUsec, p.ratioToHost ?? '-', p.result.rounds, `${p.result.minTransactionsPerSec}-${p.result.maxTransactionsPerSec}`]
+          : [p.label, 'skipped', '-', '-', '-', '-', '-', '-']),
       },
     ],
     explanations,
     chart: {
-      title: `TCP ping-pong transactions/s to one server${quick ? ' (quick)' : ''}`,
+      title: `TCP ping-pong transactions/s to one server${rounds > 1 ? `, median of ${rounds} rounds` : ''}${quick ? ' (quick)' : ''}`,
       yLabel: 'transactions per second',
       bars: paths.map((p) => ({ label: p.label, value: p.result?.transactionsPerSec ?? 0, ...(p.skipped ? { note: 'skipped' } : p.ratioToHost !== undefined ? { note: `${formatNumber(p.ratioToHost)} x host` } : {}) })),
     },
     data: {
       server: `${SERVER}:${PORT}`,
       secondsPerPath: seconds,
+      rounds,
+      roundOrder: order,
       pinnedCpu: Number(CPU),
       tool: 'sockperf ping-pong --tcp',
       clientsRunVia: 'nsenter --net',
@@ -233,8 +322,9 @@ function report(paths: PathResult[], seconds: number, quick: boolean): DemoRepor
 
 const demo: Demo = {
   name: 'netlat',
-  summary: 'TCP request/response latency (sockperf ping-pong, pinned to one CPU) from the host and from containers on veth, veth + bridge, macvlan and ipvlan, each as a ratio to the host',
-  takes: 'about 30 s (12 s with --quick): 5 s per path, 1 s with --quick',
+  summary: 'TCP request/response latency (sockperf ping-pong, pinned to one CPU) from the host and from containers on veth, veth + bridge, macvlan and ipvlan, each as a ratio to the host: medians of 3 interleaved rounds',
+  // sockperf adds ~2 s to every run whatever -t says (and counts only the last t - 0.45 s).
+  takes: 'about 55 s (14 s with --quick): 3 rounds of 2 s per path, 1 round of 1 s with --quick',
   run,
 };
 export default demo;
