@@ -83,6 +83,15 @@ test('mounts: proc, tmpfs with size and mode, a read-only bind, devices and /dev
   assert.match(out, /data-ro/);
 });
 
+test('mount propagation options: shared and private', async () => {
+  const out = await inside('grep -E " /(pub|priv) " /proc/self/mountinfo | cut -d" " -f5,7', (c) => {
+    c.mounts!.push({ destination: '/pub', type: 'tmpfs', source: 'tmpfs', options: ['rshared'] });
+    c.mounts!.push({ destination: '/priv', type: 'tmpfs', source: 'tmpfs', options: ['private'] });
+  });
+  assert.match(out, /^\/pub shared:\d+/m, out);
+  assert.match(out, /^\/priv -$/m, `a private mount has no optional fields: ${out}`);
+});
+
 test('read-only root, masked paths and read-only paths', async () => {
   const out = await inside('touch /x 2>/dev/null || echo root-ro; wc -c < /etc/passwd; ls /var | wc -l; echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null || echo sys-ro; touch /tmp/ok 2>/dev/null || echo tmp-ro', (c) => {
     mkdirSync(join(sb.rootfs, 'var', 'secret'), { recursive: true });

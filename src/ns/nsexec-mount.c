@@ -105,11 +105,12 @@ static int resolve(const char *path, enum create_mode mode) {
 
 static void fd_path(int fd, char *buf, size_t len) { snprintf(buf, len, "/proc/self/fd/%d", fd); }
 
-/* mount SRC DST TYPE FLAGS DATA PROPAGATION: binds are made first and then
- * remounted with their flags, because MS_BIND ignores everything but MS_REC. */
+/* mount SRC DST TYPE FLAGS DATA: binds are made first and then remounted with
+ * their flags, because MS_BIND ignores everything but MS_REC. Propagation is
+ * set after pivot_root (the "propagation" step). */
 void op_mount(const struct step *s) {
   const char *src = s->argv[0], *dst = s->argv[1], *type = s->argv[2], *data = s->argv[4];
-  unsigned long flags = (unsigned long)arg_ll(s, 3), propagation = (unsigned long)arg_ll(s, 5);
+  unsigned long flags = (unsigned long)arg_ll(s, 3);
   int bind = (flags & MS_BIND) != 0;
   enum create_mode mode = MAKE_DIRS;
   if (bind) {
@@ -127,12 +128,10 @@ void op_mount(const struct step *s) {
   }
   close(fd);
   unsigned long extra = flags & ~(unsigned long)(MS_BIND | MS_REC | MS_REMOUNT);
-  if ((bind && extra) || propagation) {
+  if (bind && extra) {
     fd = resolve(dst, EXISTING); /* now the root of the new mount */
     fd_path(fd, target, sizeof target);
-    if (bind && extra && mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | extra, NULL) < 0)
-      fail(errno, "remount %s with its options", dst);
-    if (propagation && mount(NULL, target, NULL, propagation, NULL) < 0) fail(errno, "set propagation of %s", dst);
+    if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | extra, NULL) < 0) fail(errno, "remount %s with its options", dst);
     close(fd);
   }
 }

@@ -239,7 +239,10 @@ int main(int argc, char **argv) {
       }
       ncgroup_fds = 0;
     }
-    else if (!strcmp(op, "propagation")) { if (mount(NULL, "/", NULL, (unsigned long)arg_ll(s, 0), NULL) < 0) fail(errno, "set / propagation"); }
+    else if (!strcmp(op, "propagation")) {
+      /* propagation PATH FLAGS: "/" before the rootfs is set up; a mount's own after pivot_root */
+      if (mount(NULL, s->argv[0], NULL, (unsigned long)arg_ll(s, 1), NULL) < 0) fail(errno, "set propagation of %s", s->argv[0]);
+    }
     else if (!strcmp(op, "rootfs")) rootfs_open(s->argv[0]);
     else if (!strcmp(op, "mount")) op_mount(s);
     else if (!strcmp(op, "mknod")) op_mknod(s);

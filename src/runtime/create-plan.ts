@@ -88,7 +88,7 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
     plan.push(step('unshare', [CLONE_FLAGS.cgroup!], { what: 'create cgroup namespace' }));
   }
   // 4. The rootfs and the config's mounts, resolved inside the rootfs.
-  plan.push(step('propagation', [rootfsPropagationFlags(config.linux?.rootfsPropagation)], { what: 'set mount propagation of /' }));
+  plan.push(step('propagation', ['/', rootfsPropagationFlags(config.linux?.rootfsPropagation)], { what: 'set mount propagation of /' }));
   plan.push(step('rootfs', [input.rootfs], { what: `bind rootfs ${JSON.stringify(input.rootfs)}` }));
   for (const m of config.mounts ?? []) plan.push(...mountSteps(m, input));
   // 5. Devices and the /dev links every program expects.
@@ -119,6 +119,12 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   if (input.init) plan.push(step('init-memfd', [input.init.path], { what: `load ${input.init.path}` }));
   if (proc.cwd !== '/') plan.push(step('mkdir', [proc.cwd], { what: `create cwd ${JSON.stringify(proc.cwd)}` }));
   plan.push(step(input.noPivot ? 'chroot' : 'pivot', [input.rootfs], { what: `${input.noPivot ? 'chroot' : 'pivot_root'} into ${JSON.stringify(input.rootfs)}` }));
+  // A mount's own propagation is set after pivot_root: pivot_root's clean-up
+  // makes the whole tree a slave, which would undo a "shared" set before it.
+  for (const m of config.mounts ?? []) {
+    const { propagation } = parseMountOptions(m.options);
+    if (propagation) plan.push(step('propagation', [m.destination, propagation], { what: `set propagation of ${m.destination}` }));
+  }
   for (const p of config.linux?.maskedPaths ?? []) plan.push(step('mask', [p], { what: `mask ${p}` }));
   for (const p of config.linux?.readonlyPaths ?? []) plan.push(step('readonly', [p], { what: `make ${p} read-only` }));
   if (config.root.readonly) plan.push(step('remount-root-ro', [], { what: 'remount / read-only' }));
@@ -166,7 +172,7 @@ function mountSteps(m: Mount, input: PlanInput): PlanStep[] {
   if (m.type === 'bind') flags |= MS_BIND;
   const bind = (flags & MS_BIND) !== 0;
   const source = bind && m.source && !isAbsolute(m.source) ? resolve(input.bundle, m.source) : (m.source ?? m.type ?? 'none');
-  return [step('mount', [source, m.destination, bind ? '' : (m.type ?? ''), flags, opts.data, opts.propagation], { what })];
+  return [step('mount', [source, m.destination, bind ? '' : (m.type ?? ''), flags, opts.data], { what })];
 }
 
 /** A "cgroup" mount shows the container its own cgroup: on v2 the unified dir, on
@@ -178,13 +184,13 @@ function cgroupMountSteps(m: Mount, input: PlanInput, flags: number): PlanStep[]
   const dirs = Object.entries(input.cgroupDirs);
   const unified = input.cgroupDirs.unified;
   if (unified && dirs.length === 1) {
-    return [step('mount', [unified, m.destination, '', MS_BIND | MS_REC | flags, '', 0], { what })];
+    return [step('mount', [unified, m.destination, '', MS_BIND | MS_REC | flags, ''], { what })];
   }
-  const steps = [step('mount', ['tmpfs', m.destination, 'tmpfs', flags & ~MS_RDONLY, 'mode=755', 0], { what })];
+  const steps = [step('mount', ['tmpfs', m.destination, 'tmpfs', flags & ~MS_RDONLY, 'mode=755'], { what })];
   for (const [controller, dir] of dirs) {
     if (controller === 'unified') continue;
     const name = controller.replace(/^name=/, '');
-    steps.push(step('mount', [dir, join(m.destination, name), '', MS_BIND | flags, '', 0], { what: `${what} (${name})` }));
+    steps.push(step('mount', [dir, join(m.destination, name), '', MS_BIND | flags, ''], { what: `${what} (${name})` }));
   }
   return steps;
 }
