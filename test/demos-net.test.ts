@@ -24,8 +24,10 @@ const links = (): string[] => spawnSync('ip', ['-o', 'link', 'show'], { encoding
 const labDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('tsrun-demo-'));
 const listing = (d: string): string[] => (existsSync(d) ? readdirSync(d).sort() : []);
 /** Pids of the tools the demos start, and of containers' `sleep 1000`. */
-const toolPids = (): string[] => spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout.split('\n')
-  .filter((l) => /\b(sockperf|iperf3)\b/.test(l)).map((l) => l.trim().split(/\s+/)[0]!);
+// Zombies are left out: a SIGKILLed tool is gone, and this VM's PID 1 reaps
+// orphans only every second or two.
+const toolPids = (): string[] => spawnSync('ps', ['-eo', 'pid=,stat=,args='], { encoding: 'utf8' }).stdout.split('\n')
+  .filter((l) => /\b(sockperf|iperf3)\b/.test(l) && !/^\s*\d+\s+Z/.test(l)).map((l) => l.trim().split(/\s+/)[0]!);
 const before = { links: links(), labs: new Set(labDirs()), run: listing('/run/tsrun'), net: listing('/run/tsrun-net'), tools: new Set(toolPids()), nstat: existsSync('/tmp/.nstat.u0') };
 
 const demos = demoRunner(dir);
@@ -147,6 +149,8 @@ if (missing.length > 0) {
     assert.is(r.exitCode, 130, r.stderr);
     // The host's init reaps it: a zombie for a moment at most.
     assert.ok(await waitFor(() => !existsSync(`/proc/${containerPid}`), 5000), `container process ${containerPid} is gone`);
+    // The tools were SIGKILLed as the demo exited; give the kernel a moment to finish them.
+    await waitFor(() => leftovers().length === 0, 5000);
     assert.equal(leftovers(), []);
   });
 }
