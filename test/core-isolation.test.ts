@@ -3,7 +3,7 @@
 // uid/gid/groups, rlimits, capabilities, oomScoreAdj, --no-pivot.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { leftovers, sandbox, uniqueId } from './lib/tsrun.ts';
@@ -159,6 +159,17 @@ test('env, cwd (created when missing) and argv reach the program', async () => {
     c.mounts!.push({ destination: '/work', type: 'tmpfs', source: 'tmpfs' });
   });
   assert.is(out, 'bar baz|/work/here|sh');
+});
+
+test('resource limits are seen from inside, in the container\'s own /sys/fs/cgroup', async () => {
+  const v1 = !existsSync('/sys/fs/cgroup/cgroup.controllers');
+  const script = v1
+    ? 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.shares'
+    : 'cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max; echo 512';
+  const out = await inside(script, (c) => {
+    c.linux!.resources = { ...c.linux!.resources, memory: { limit: 64 * 1024 * 1024 }, pids: { limit: 50 }, cpu: { shares: 512 } };
+  });
+  assert.is(out, '67108864\n50\n512');
 });
 
 test('nothing is left behind', async () => {
