@@ -1,6 +1,4 @@
 // Loading a container by id with its live status, shared by the verbs.
-import { rmdirSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
 import { openCgroup } from './cgroups/index.ts';
 import type { Cgroup } from './cgroups/types.ts';
 import type { Context } from './context.ts';
@@ -35,26 +33,3 @@ export function requireStatus(id: string, status: Status, allowed: Status[], act
   throw new RuntimeError('ERR_STATUS', `cannot ${action} container ${JSON.stringify(id)}: it is ${status}`);
 }
 
-/** Removes the container's cgroup, and tsrun's default parent ("/tsrun") once
- *  it is empty, so no trace is left when the last container goes. */
-export function destroyCgroup(cgroup: Cgroup): void {
-  cgroup.destroy();
-  for (const dir of Object.values(cgroup.dirs)) {
-    const parent = dirname(dir);
-    if (basename(parent) !== 'tsrun') continue;
-    try {
-      rmdirSync(parent);
-    } catch {
-      // still in use by another container, or already gone
-    }
-  }
-}
-
-/** cgroup.create(), once more if a concurrent destroyCgroup removed the shared parent under us. */
-export function createCgroup(cgroup: Cgroup): void {
-  try {
-    cgroup.create();
-  } catch {
-    cgroup.create();
-  }
-}

@@ -6,7 +6,6 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { openCgroup, resourceProblems } from './cgroups/index.ts';
 import type { Cgroup } from './cgroups/types.ts';
-import { createCgroup, destroyCgroup } from './container.ts';
 import type { Context } from './context.ts';
 import { DEFAULT_GRACE_SECONDS, GRACE_ANNOTATION, INIT_ANNOTATION, PGRP_ANNOTATION } from './annotations.ts';
 import { buildCreatePlan } from './create-plan.ts';
@@ -69,7 +68,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     ctx.log.debug(`create ${id}: validated, plan of ${plan.length} steps`);
     // 4. The cgroup, made and limited before the container's process exists;
     //    on v1 the helper (or, in a foreground run, the child) joins it itself.
-    createCgroup(cgroup);
+    cgroup.create();
     cgroup.apply(withDefaultDevices(config.linux?.resources));
     for (const w of cgroup.warnings()) ctx.log.warn(`warning: ${w}`);
     // 5. Fork the container's PID 1 into its namespaces and its cgroup (tsrun-nsexec).
@@ -146,7 +145,7 @@ function undo(ctx: Context, cgroup: Cgroup, state: StoredState | undefined, help
   }
   helper?.close();
   try {
-    destroyCgroup(cgroup);
+    cgroup.destroy();
   } catch (err) {
     ctx.log.warn(`warning: ${(err as Error).message}`);
   }

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { RuntimeError } from '../errors.ts';
-import { CGROUP_ERROR, readText } from './fsio.ts';
+import { CGROUP_ERROR, DEFAULT_CGROUP_PARENT, readText } from './fsio.ts';
 
 export const DEFAULT_CGROUP_ROOT = '/sys/fs/cgroup';
 
@@ -94,7 +94,7 @@ export function ownCgroups(text?: string): Map<string, string> {
  * its root. Returns the path as used: "/a/b" absolute or "a/b" relative.
  */
 export function normaliseCgroupsPath(cgroupsPath: string | undefined, id: string): string {
-  const raw = cgroupsPath === undefined || cgroupsPath === '' ? `/tsrun/${id}` : cgroupsPath;
+  const raw = cgroupsPath === undefined || cgroupsPath === '' ? `${DEFAULT_CGROUP_PARENT}/${id}` : cgroupsPath;
   if (!raw.startsWith('/') && /^[^/:]*:[^/:]*:[^/:]*$/.test(raw)) {
     throw new RuntimeError(CGROUP_ERROR, `/linux/cgroupsPath: ${JSON.stringify(raw)} is a systemd unit path`, {
       hint: 'tsrun has no systemd cgroup driver; use a path such as /tsrun/NAME',

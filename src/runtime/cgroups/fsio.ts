@@ -2,10 +2,12 @@
 // RuntimeError that names the file, the value written and the errno, because
 // a bare EINVAL from a cgroup write is useless without knowing which knob.
 import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { RuntimeError } from '../errors.ts';
 
 export const CGROUP_ERROR = 'ERR_CGROUP';
+/** Where containers without a cgroupsPath go: /tsrun/ID in every hierarchy. */
+export const DEFAULT_CGROUP_PARENT = '/tsrun';
 
 function errnoOf(err: unknown): { code: string; errno: number | undefined } {
   const e = err as NodeJS.ErrnoException;
@@ -154,6 +156,17 @@ export function removeTree(dir: string): void {
   }
 }
 
+/** The parent of a default cgroupsPath ("/tsrun/ID") is shared by every such
+ *  container; the last one out removes it, so no trace is left behind. */
+export function removeEmptyParent(dir: string, cgroupsPath: string): void {
+  if (dirname(cgroupsPath) !== DEFAULT_CGROUP_PARENT) return;
+  try {
+    rmdirSync(dirname(dir));
+  } catch {
+    // still used by another container, or gone already
+  }
+}
+
 /**
  * Polls `done` with growing sleeps until it returns true or `timeoutMs`
  * passes; `nudge` runs every tenth round (e.g. to re-request a freeze).
@@ -170,9 +183,16 @@ export function pollUntil(done: () => boolean, timeoutMs: number, nudge?: () => 
   }
 }
 
+/** mkdir -p. Once more on ENOENT: a concurrent destroy may have removed the
+ *  shared default parent (see removeEmptyParent) between our two mkdirs. */
 export function mkdirCgroup(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (err) {
+      if (errCode(err) !== 'ENOENT') throw err;
+      mkdirSync(dir, { recursive: true });
+    }
   } catch (err) {
     const code = errCode(err) ?? String(err);
     throw new RuntimeError(CGROUP_ERROR, `create cgroup ${JSON.stringify(dir)}: ${code.toLowerCase()}`, {

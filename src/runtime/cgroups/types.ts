@@ -36,7 +36,8 @@ export interface Cgroup {
   oomKills(): number;
   /** What apply()/update() could not enforce, for the CLI to print. */
   warnings(): string[];
-  /** rmdir in every hierarchy, children first; retries briefly on EBUSY; a missing cgroup is fine. */
+  /** rmdir in every hierarchy, children first; retries briefly on EBUSY; a missing cgroup is fine.
+   *  The shared default parent (/tsrun) goes too once it is empty. */
   destroy(): void;
 }
 

@@ -9,7 +9,7 @@ import type { Cgroup, CgroupStats } from './types.ts';
 import type { CgroupMount } from './detect.ts';
 import { hierarchyDir } from './detect.ts';
 import {
-  CGROUP_ERROR, collectPids, errCode, mkdirCgroup, pollUntil, readKeyed, readOptional, removeTree, writeProcs, writeValue,
+  CGROUP_ERROR, collectPids, errCode, mkdirCgroup, pollUntil, readKeyed, readOptional, removeEmptyParent, removeTree, writeProcs, writeValue,
 } from './fsio.ts';
 import { resourceProblems, throwProblems } from './problems.ts';
 import { applyV1 } from './resources-v1.ts';
@@ -138,10 +138,14 @@ export class CgroupV1 implements Cgroup {
   }
 
   destroy(): void {
-    for (const dir of this.#mounts.keys()) removeTree(dir);
+    for (const dir of this.#mounts.keys()) {
+      removeTree(dir);
+      removeEmptyParent(dir, this.path);
+    }
     if (this.#mirror) {
       try {
         removeTree(this.#mirror);
+        removeEmptyParent(this.#mirror, this.path);
       } catch (err) {
         if (!(err instanceof RuntimeError && ['EROFS', 'EACCES', 'EPERM'].includes(errCode(err.cause) ?? ''))) throw err;
       }

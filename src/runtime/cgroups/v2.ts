@@ -7,7 +7,7 @@ import { RuntimeError } from '../errors.ts';
 import type { Cgroup, CgroupStats } from './types.ts';
 import { hierarchyDir } from './detect.ts';
 import {
-  CGROUP_ERROR, collectPids, mkdirCgroup, pollUntil, readKeyed, readOptional, removeTree, writeProcs, writeValue,
+  CGROUP_ERROR, collectPids, mkdirCgroup, pollUntil, readKeyed, readOptional, removeEmptyParent, removeTree, writeProcs, writeValue,
 } from './fsio.ts';
 import { resourceProblems, throwProblems } from './problems.ts';
 import { applyV2 } from './resources-v2.ts';
@@ -88,6 +88,7 @@ export class CgroupV2 implements Cgroup {
 
   destroy(): void {
     removeTree(this.#dir);
+    removeEmptyParent(this.#dir, this.path);
   }
 
   #setFrozen(frozen: boolean): void {

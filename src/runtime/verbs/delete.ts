@@ -1,7 +1,7 @@
 // tsrun delete [--force] ID: removes a stopped (or created) container; with
 // --force a running or paused one is killed first. Then the cgroup goes, the
 // poststop hooks run (failures are warnings) and the state directory goes.
-import { destroyCgroup, loadContainer } from '../container.ts';
+import { loadContainer } from '../container.ts';
 import { positional, type Context } from '../context.ts';
 import { waitGone } from '../create.ts';
 import { RuntimeError, isRuntimeError } from '../errors.ts';
@@ -43,7 +43,7 @@ export async function deleteContainer(ctx: Context, id: string, force: boolean):
       throw new RuntimeError('ERR_DELETE', `container ${JSON.stringify(id)} (pid ${c.state.pid}) did not exit after SIGKILL`);
     }
   }
-  destroyCgroup(c.cgroup());
+  c.cgroup().destroy();
   await runHooksIfAny('poststop', c.state.hooks?.poststop, hookState(c.state, 'stopped'), { mode: 'warn', warn: (l) => ctx.log.warn(l) });
   ctx.store.remove(id);
 }
