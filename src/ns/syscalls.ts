@@ -9,16 +9,12 @@
 // standing for the host, a private mount namespace) that the kernel removes
 // when the process exits, so even a Ctrl-C leaves nothing behind.
 import { RuntimeError } from '../runtime/errors.ts';
+import { CLONE_FLAGS } from './clone-flags.ts';
 
-export const CLONE_NEWNS = 0x00020000;
-export const CLONE_NEWUTS = 0x04000000;
-export const CLONE_NEWIPC = 0x08000000;
-export const CLONE_NEWNET = 0x40000000;
 export const MS_BIND = 0x1000;
 export const MS_MOVE = 0x2000;
 export const MS_REC = 0x4000;
 export const MS_PRIVATE = 0x40000;
-export const PR_SET_CHILD_SUBREAPER = 36;
 
 type Ffi = typeof import('ffi-rs');
 let ffi: Ffi | undefined;
@@ -76,7 +72,7 @@ export function umount2(target: string, flags: number): Promise<void> {
 /** A private network + mount namespace for this process and its future children:
  *  links, bridges, iptables rules and mounts made in it vanish when it exits. */
 export async function enterSandbox(): Promise<void> {
-  await unshare(CLONE_NEWNET | CLONE_NEWNS);
+  await unshare(CLONE_FLAGS.network! | CLONE_FLAGS.mount!);
   await mount('none', '/', '', MS_REC | MS_PRIVATE);
   // /sys/class/net shows the network namespace of whoever mounted sysfs, so a
   // fresh sysfs replaces /sys; the cgroup hierarchies under it are carried over.

@@ -8,18 +8,8 @@ import type { Config, Hook, Mount, Process } from './oci-types.ts';
 import { rlimitNumber, rlimitValue } from './rlimits.ts';
 import { MS_BIND, MS_REC, MS_RDONLY, parseMountOptions, rootfsPropagationFlags } from './validate/mount-options.ts';
 import { normalizeSysctlKey, sysctlFile } from './validate/sysctl.ts';
+import { CLONE_FLAGS } from '../ns/clone-flags.ts';
 import { step, type PlanStep } from '../ns/plan.ts';
-
-export const CLONE_FLAGS: Record<string, number> = {
-  mount: 0x00020000,
-  cgroup: 0x02000000,
-  uts: 0x04000000,
-  ipc: 0x08000000,
-  user: 0x10000000,
-  pid: 0x20000000,
-  network: 0x40000000,
-  time: 0x00000080,
-};
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 

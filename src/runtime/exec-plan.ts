@@ -4,7 +4,8 @@
 // the pid namespace, waits while tsrun puts it in the cgroup, then takes the
 // process's identity and execs. No barrier: EOF on the sync socket means exec
 // succeeded. Pure: the namespace list is found by the caller.
-import { CLONE_FLAGS, DEFAULT_PATH, cgroupOpenSteps, identityStep, ptyStep, rlimitSteps, terminalSteps } from './create-plan.ts';
+import { CLONE_FLAGS } from '../ns/clone-flags.ts';
+import { DEFAULT_PATH, cgroupOpenSteps, identityStep, ptyStep, rlimitSteps, terminalSteps } from './create-plan.ts';
 import type { Config, Process } from './oci-types.ts';
 import { step, type PlanStep } from '../ns/plan.ts';
 

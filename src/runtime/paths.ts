@@ -15,5 +15,3 @@ export function helperPath(name: 'tsrun-nsexec' | 'tsrun-init'): string {
 export function tsrunCommand(): string {
   return join(PROJECT_DIR, 'bin', 'tsrun');
 }
-
-export const DEFAULT_ROOT = '/run/tsrun';

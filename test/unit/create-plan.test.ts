@@ -1,7 +1,8 @@
 // The create checklist as data: which steps, in which order, with which arguments.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildCreatePlan, CLONE_FLAGS, type PlanInput } from '../../src/runtime/create-plan.ts';
+import { buildCreatePlan, type PlanInput } from '../../src/runtime/create-plan.ts';
+import { CLONE_FLAGS } from '../../src/ns/clone-flags.ts';
 import { buildExecPlan } from '../../src/runtime/exec-plan.ts';
 import { defaultSpec } from '../../src/runtime/default-spec.ts';
 import { encodePlan } from '../../src/ns/plan.ts';

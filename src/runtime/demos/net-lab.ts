@@ -19,7 +19,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addNetworkToConfig } from '../../hooks/network/config-edit.ts';
-import { CLONE_NEWNET, enterSandbox, setns, unshare } from '../../ns/syscalls.ts';
+import { CLONE_FLAGS } from '../../ns/clone-flags.ts';
+import { enterSandbox, setns, unshare } from '../../ns/syscalls.ts';
 import { RuntimeError } from '../errors.ts';
 import { tsrunCommand } from '../paths.ts';
 import type { Lab } from './lab.ts';
@@ -192,9 +193,9 @@ export async function openNetLab(lab: Lab): Promise<NetLab> {
       // thread: step into a fresh netns, keep an fd to it, step back.
       const home = openSync('/proc/self/ns/net', 'r');
       try {
-        await unshare(CLONE_NEWNET);
+        await unshare(CLONE_FLAGS.network!);
         const fd = openSync('/proc/self/ns/net', 'r');
-        await setns(`/proc/self/fd/${home}`, CLONE_NEWNET);
+        await setns(`/proc/self/fd/${home}`, CLONE_FLAGS.network!);
         const path = `/proc/${process.pid}/fd/${fd}`;
         await net.must('lo in a new network namespace', 'ip', ['link', 'set', 'lo', 'up'], path);
         return path;
