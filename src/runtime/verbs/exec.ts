@@ -10,13 +10,12 @@ import { positional, stringOption, type Context } from '../context.ts';
 import { selfJoinFiles, writePidFile } from '../create.ts';
 import { RuntimeError } from '../errors.ts';
 import { buildExecPlan, JOIN_ORDER } from '../exec-plan.ts';
+import { forwardSignals } from '../forward-signals.ts';
 import type { Process } from '../oci-types.ts';
 import { formatSchemaErrors } from '../validate/schema-errors.ts';
 import { semanticProblems } from '../validate/semantic.ts';
 import { NsHelper } from '../../ns/helper.ts';
 import { resolve } from 'node:path';
-
-const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
 export default async function exec(ctx: Context): Promise<number> {
   const id = positional(ctx, 0, 'a container id');
@@ -50,14 +49,7 @@ export default async function exec(ctx: Context): Promise<number> {
     }
   }
   helper.sendGo('', '');
-  const forward = (signal: NodeJS.Signals): void => {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // exited
-    }
-  };
-  if (!detach) for (const s of FORWARDED) process.on(s, forward);
+  const stopForwarding = detach ? () => {} : forwardSignals(pid);
   await helper.expectExec();
   const pidFile = stringOption(ctx, 'pid-file');
   if (pidFile) writePidFile(resolve(pidFile), pid);
@@ -66,7 +58,7 @@ export default async function exec(ctx: Context): Promise<number> {
     return 0;
   }
   const status = await helper.exited();
-  for (const s of FORWARDED) process.off(s, forward);
+  stopForwarding();
   return status;
 }
 

@@ -4,26 +4,16 @@
 // --keep. The helper is the container's parent, so the status is exact.
 import { positional, type Context } from '../context.ts';
 import { createContainer } from '../create.ts';
+import { forwardSignals } from '../forward-signals.ts';
 import { createOptions } from './create.ts';
 import { deleteContainer } from './delete.ts';
 import { releaseBarrier } from './start.ts';
-
-// As runc without a terminal: not CHLD (ours), not WINCH (no tty to size), not URG.
-const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
 export default async function run(ctx: Context): Promise<number> {
   const id = positional(ctx, 0, 'a container id');
   const detach = ctx.options.detach === true;
   const created = await createContainer(ctx, id, createOptions(ctx, !detach));
-  const pid = created.state.pid;
-  const forward = (signal: NodeJS.Signals): void => {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // already exited
-    }
-  };
-  if (!detach) for (const s of FORWARDED) process.on(s, forward);
+  const stopForwarding = detach ? () => {} : forwardSignals(created.state.pid);
   try {
     await releaseBarrier(ctx, created.state);
   } catch (err) {
@@ -35,7 +25,7 @@ export default async function run(ctx: Context): Promise<number> {
     return 0;
   }
   const status = await created.helper.exited();
-  for (const s of FORWARDED) process.off(s, forward);
+  stopForwarding();
   if (ctx.options.keep !== true) await deleteContainer(ctx, id, true);
   return status;
 }
