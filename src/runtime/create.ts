@@ -15,6 +15,7 @@ import type { Config, HookKind, Resources } from './oci-types.ts';
 import { OCI_VERSION } from './oci-types.ts';
 import { ALWAYS_ALLOWED_DEVICES } from './default-spec.ts';
 import { helperPath } from './paths.ts';
+import { waitGone } from './proc-stat.ts';
 import { hookState, liveStartTime, validateId, type StoredState } from './state-store.ts';
 import { NsHelper } from '../ns/helper.ts';
 import { runHooksIfAny } from '../hooks/run-if-any.ts';
@@ -150,17 +151,6 @@ function undo(ctx: Context, cgroup: Cgroup, state: StoredState | undefined, help
     ctx.log.warn(`warning: ${(err as Error).message}`);
   }
   ctx.store.remove(id);
-}
-
-/** Polls until the process is gone or a zombie (its parent may be slow to reap it). */
-export function waitGone(pid: number, startTime: string, timeoutMs = 10_000): boolean {
-  const deadline = Date.now() + timeoutMs;
-  const view = new Int32Array(new SharedArrayBuffer(4));
-  while (liveStartTime(pid) === startTime && startTime !== '') {
-    if (Date.now() > deadline) return false;
-    Atomics.wait(view, 0, 0, 2);
-  }
-  return true;
 }
 
 export function writePidFile(file: string, pid: number): void {

@@ -16,3 +16,14 @@ export function liveStartTime(pid: number): string | null {
   if (fields[0] === 'Z' || fields[0] === 'X') return null;
   return fields[19] ?? null;
 }
+
+/** Polls until the process is gone or a zombie (its parent may be slow to reap it). */
+export function waitGone(pid: number, startTime: string, timeoutMs = 10_000): boolean {
+  const deadline = Date.now() + timeoutMs;
+  const view = new Int32Array(new SharedArrayBuffer(4));
+  while (liveStartTime(pid) === startTime && startTime !== '') {
+    if (Date.now() > deadline) return false;
+    Atomics.wait(view, 0, 0, 2);
+  }
+  return true;
+}

@@ -3,7 +3,7 @@
 // poststop hooks run (failures are warnings) and the state directory goes.
 import { loadContainer } from '../container.ts';
 import { positional, type Context } from '../context.ts';
-import { waitGone } from '../create.ts';
+import { waitGone } from '../proc-stat.ts';
 import { RuntimeError, isRuntimeError } from '../errors.ts';
 import { hookState, validateId } from '../state-store.ts';
 import { runHooksIfAny } from '../../hooks/run-if-any.ts';
