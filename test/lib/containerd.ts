@@ -86,7 +86,10 @@ export async function startContainerd(namespace: string): Promise<Containerd> {
   const pid = child.pid!;
   const log = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
   // `timeout`: a wedged ctr fails its test instead of hanging the suite.
-  const prefix = ['timeout', '120', 'nsenter', `--mount=/proc/${pid}/ns/mnt`, '--', 'ctr', '--address', address, '--namespace', namespace];
+  // --foreground keeps ctr in the terminal's foreground process group under
+  // `script`: in a group of its own, `ctr -t` setting the terminal raw gets
+  // SIGTTOU and stops (seen in CI, where script's $SHELL did not exec it).
+  const prefix = ['timeout', '--foreground', '120', 'nsenter', `--mount=/proc/${pid}/ns/mnt`, '--', 'ctr', '--address', address, '--namespace', namespace];
   // overlayfs cannot stack on an overlayfs /tmp (a container CI): use native there
   // (or whatever TSRUN_TEST_SNAPSHOTTER names).
   const fsType = spawnSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' }).stdout.trim();
@@ -128,7 +131,8 @@ export async function startContainerd(namespace: string): Promise<Containerd> {
     ctr,
     ctrCommand,
     snapshotter,
-    shell: (line) => runCommand('sh', ['-c', line], { env: { ...env, CTR: ctrCommand([]) } }),
+    // SHELL: `script -c` runs its command with $SHELL, which differs between machines.
+    shell: (line) => runCommand('sh', ['-c', line], { env: { ...env, SHELL: '/bin/sh', CTR: ctrCommand([]) } }),
     shims,
     log,
     /** Stops containerd (TERM, then KILL), kills stray shims by pid, removes the
