@@ -2,8 +2,9 @@
 // build/tsrun.cjs and compile the C helpers. Runs on the pinned Node or any
 // Node >= 18; needs gcc and musl-gcc (package musl-tools).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv from 'ajv';
 import standaloneCode from 'ajv/dist/standalone/index.js';
@@ -12,7 +13,7 @@ import { build } from 'esbuild';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'build');
 mkdirSync(out, { recursive: true });
-rmSync(join(out, '.compile-cache'), { recursive: true, force: true });
+for (const cache of ['.compile-cache', '.code-cache']) rmSync(join(out, cache), { recursive: true, force: true });
 
 // 1. The schema, compiled once here so no verb compiles it at run time.
 const schema = JSON.parse(readFileSync(join(root, 'spec/config.schema.json'), 'utf8'));
@@ -32,18 +33,53 @@ cc('musl-gcc', [...warn, '-Os', '-static', '-s', '-fno-asynchronous-unwind-table
   '-Wl,--gc-sections', '-ffunction-sections', '-fdata-sections',
   '-o', join(out, 'tsrun-init'), 'src/init/tsrun-init.c']);
 
-// 3. One bundle for the CLI. CommonJS, because then esbuild wraps every module
-// that is reached through a dynamic import() in a lazy initialiser, including
-// its require()s of Node built-ins: a verb loads only what it uses (ESM output
-// would hoist every built-in import to the top, ~6 ms on each call).
-// ffi-rs stays external: it is a native addon.
-await build({
-  entryPoints: [join(root, 'src/runtime/main.ts')],
-  outfile: join(out, 'tsrun.cjs'),
+// 3. The CLI: build/tsrun.cjs with the verbs callers run constantly, and one
+// bundle per cold part (a demo, a hook, --help with yargs...). CommonJS,
+// because then esbuild wraps every module that is reached through a dynamic
+// import() in a lazy initialiser, including its require()s of Node built-ins
+// (ESM output would hoist every built-in import to the top, ~6 ms on each
+// call). The cold parts are separate files because even unused code costs
+// every call: its functions are declared, and cached, at the bundle's top
+// level (`state` took 1.5 ms longer with them in). import() becomes require(),
+// which boot.cjs's vm.Script supports. ffi-rs stays external: a native addon.
+const COLD_PARTS = {
+  'verb-demo': 'src/runtime/verbs/demo.ts',
+  'verb-hook': 'src/runtime/verbs/hook.ts',
+  'verb-network': 'src/runtime/verbs/network.ts',
+  'verb-events': 'src/runtime/verbs/events.ts',
+  'verb-update': 'src/runtime/verbs/update.ts',
+  'verb-signals': 'src/runtime/verbs/signals.ts',
+  'verb-features': 'src/runtime/verbs/features.ts',
+  'verb-spec': 'src/runtime/verbs/spec.ts',
+  'verb-ps': 'src/runtime/verbs/ps.ts',
+  help: 'src/runtime/cli/help.ts',
+};
+for (const f of readdirSync(out)) if (/^(verb-[a-z]+|help)\.cjs$/.test(f)) rmSync(join(out, f));
+const coldByPath = new Map(Object.entries(COLD_PARTS).map(([name, src]) => [join(root, src), name]));
+// A cold part is reached through a stand-in module whose default export is
+// the part's: `require` keeps the part's own default (an external import()
+// would go through Node's CommonJS interop and wrap it once more).
+const splitColdParts = {
+  name: 'split-cold-parts',
+  setup(b) {
+    b.onResolve({ filter: /\.ts$/ }, (args) => {
+      const name = args.kind === 'dynamic-import' ? coldByPath.get(resolve(args.resolveDir, args.path)) : undefined;
+      return name ? { path: name, namespace: 'cold-part' } : undefined;
+    });
+    b.onResolve({ filter: /^\.\/(verb-[a-z]+|help)\.cjs$/ }, (args) => ({ path: args.path, external: true }));
+    b.onLoad({ filter: /.*/, namespace: 'cold-part' }, (args) => ({
+      contents: `export default require(${JSON.stringify(`./${args.path}.cjs`)}).default;`,
+      resolveDir: out,
+      loader: 'js',
+    }));
+  },
+};
+const common = {
   bundle: true,
   platform: 'node',
   format: 'cjs',
   target: 'node24',
+  supported: { 'dynamic-import': false },
   // Whitespace and syntax only: names stay readable in --debug stack traces,
   // and the smaller file is read and compiled faster on every call.
   minifyWhitespace: true,
@@ -55,5 +91,32 @@ await build({
   },
   banner: { js: "'use strict'; const __tsrunModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
+};
+await build({ ...common, entryPoints: [join(root, 'src/runtime/main.ts')], outfile: join(out, 'tsrun.cjs'), plugins: [splitColdParts] });
+await build({ ...common, entryPoints: Object.fromEntries(Object.entries(COLD_PARTS).map(([name, src]) => [name, join(root, src)])), outdir: out, outExtension: { '.js': '.cjs' } });
+for (const f of ['tsrun.cjs', ...Object.keys(COLD_PARTS).map((n) => `${n}.cjs`)]) {
+  if (/\bimport\(/.test(readFileSync(join(out, f), 'utf8'))) throw new Error(`build/${f} still has an import(), which boot.cjs's vm.Script cannot run`);
+}
+
+// 4. The loader bin/tsrun runs: it compiles the bundle with a code cache per
+// verb (src/runtime/boot.ts), named after the bundle's content.
+const bundleBytes = readFileSync(join(out, 'tsrun.cjs'));
+const nonAscii = bundleBytes.findIndex((b) => b > 0x7f);
+if (nonAscii >= 0) {
+  // boot.cjs reads the bundle as latin1; write such characters as \u escapes.
+  throw new Error(`build/tsrun.cjs has a non-ASCII byte at offset ${nonAscii}: ${bundleBytes.subarray(Math.max(0, nonAscii - 40), nonAscii + 8)}`);
+}
+const bundleHash = createHash('sha256').update(bundleBytes).digest('hex').slice(0, 16);
+await build({
+  entryPoints: [join(root, 'src/runtime/boot.ts')],
+  outfile: join(out, 'boot.cjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node24',
+  minifyWhitespace: true,
+  minifySyntax: true,
+  define: { BUNDLE_HASH: JSON.stringify(bundleHash) },
+  logLevel: 'warning',
 });
-console.log('built build/tsrun.cjs, build/tsrun-nsexec, build/tsrun-init');
+console.log(`built build/tsrun.cjs, ${Object.keys(COLD_PARTS).length} cold parts, build/boot.cjs, build/tsrun-nsexec, build/tsrun-init`);

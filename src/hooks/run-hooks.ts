@@ -122,15 +122,10 @@ interface RunFailure {
 /**
  * The hook's environment. Given `env` is passed exactly (a later duplicate
  * key wins, as with runc). Without `env` the hook inherits the runtime's
- * environment, which is what runc does (Go's exec.Cmd with a nil Env), minus
- * the compile cache variable bin/tsrun sets for our own Node.
+ * environment, which is what runc does (Go's exec.Cmd with a nil Env).
  */
 function hookEnv(env: string[] | undefined): NodeJS.ProcessEnv {
-  if (env === undefined) {
-    const inherited = { ...process.env };
-    delete inherited.NODE_COMPILE_CACHE;
-    return inherited;
-  }
+  if (env === undefined) return { ...process.env };
   const out: NodeJS.ProcessEnv = {};
   for (const entry of env) {
     const eq = entry.indexOf('=');

@@ -8,6 +8,8 @@
 // Used by the demos and tests to build a private sandbox (a network namespace
 // standing for the host, a private mount namespace) that the kernel removes
 // when the process exits, so even a Ctrl-C leaves nothing behind.
+import { closeSync, mkdtempSync, openSync, rmdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { RuntimeError } from '../runtime/errors.ts';
 import { CLONE_FLAGS } from './clone-flags.ts';
 
@@ -22,7 +24,9 @@ let ffi: Ffi | undefined;
 /** ffi-rs is a native addon: loaded on first use, never on a verb's hot path. */
 async function libc(): Promise<Ffi> {
   if (!ffi) {
-    ffi = await import('ffi-rs');
+    // require, not import(): the bundle is compiled by boot.ts as a vm.Script,
+    // which has no loader for a dynamic import.
+    ffi = createRequire(import.meta.url)('ffi-rs') as Ffi;
     ffi.open({ library: 'libc', path: '' });
   }
   return ffi;
@@ -51,7 +55,6 @@ export function unshare(flags: number): Promise<void> {
 
 /** setns(2) into a namespace by path, for the main thread (not for mount namespaces). */
 export async function setns(path: string, nstype: number): Promise<void> {
-  const { openSync, closeSync } = await import('node:fs');
   const fd = openSync(path, 'r');
   try {
     await call('setns', ['i32', 'i32'], [fd, nstype]);
@@ -76,7 +79,6 @@ export async function enterSandbox(): Promise<void> {
   await mount('none', '/', '', MS_REC | MS_PRIVATE);
   // /sys/class/net shows the network namespace of whoever mounted sysfs, so a
   // fresh sysfs replaces /sys; the cgroup hierarchies under it are carried over.
-  const { mkdtempSync, rmdirSync } = await import('node:fs');
   const fresh = mkdtempSync('/tmp/tsrun-sysfs-');
   await mount('sysfs', fresh, 'sysfs', 0);
   await mount('/sys/fs/cgroup', `${fresh}/fs/cgroup`, '', MS_BIND | MS_REC);

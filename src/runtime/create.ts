@@ -64,7 +64,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     const plan = buildCreatePlan({
       config, bundle, rootfs, stateDir: dir, init, cgroupDirs: cgroup.dirs, cgroupTasks: selfJoinFiles(cgroup), noPivot: opts.noPivot,
       preserveFds: opts.preserveFds, monitor: opts.monitor, consoleSocket: opts.consoleSocket,
-      runtimeEnv: Object.entries(process.env).filter(([k]) => k !== 'NODE_COMPILE_CACHE').map(([k, v]) => `${k}=${v}`),
+      runtimeEnv: Object.entries(process.env).map(([k, v]) => `${k}=${v}`),
     });
     ctx.log.debug(`create ${id}: validated, plan of ${plan.length} steps`);
     // 4. The cgroup, made and limited before the container's process exists;

@@ -12,7 +12,12 @@ export interface RuntimeErrorInit {
   cause?: unknown;
 }
 
+/** Marks a RuntimeError across bundles: a cold verb (build/verb-*.cjs) has its
+ *  own copy of this class, so instanceof alone would not recognise its errors. */
+const BRAND = Symbol.for('tsrun.RuntimeError');
+
 export class RuntimeError extends Error {
+  readonly [BRAND] = true;
   readonly code: string;
   readonly op: string | undefined;
   readonly path: string | undefined;
@@ -48,5 +53,5 @@ export function fromSystemError(code: string, op: string, path: string, err: unk
 }
 
 export function isRuntimeError(err: unknown): err is RuntimeError {
-  return err instanceof RuntimeError;
+  return typeof err === 'object' && err !== null && (err as { [BRAND]?: unknown })[BRAND] === true;
 }

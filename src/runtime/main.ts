@@ -47,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
     parsed.positionals.unshift('help');
   }
   if (parsed.help || parsed.version || !parsed.verb) {
-    const { showHelp } = await import('./cli/help.ts');
+    const { default: showHelp } = await import('./cli/help.ts');
     return showHelp(parsed);
   }
   const load = VERB_MODULES[parsed.verb];
@@ -75,9 +75,12 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// process.exit, not exitCode: a verb is done when main resolves (stdout and
+// stderr are synchronous on Linux), and Node's natural exit would first free
+// the whole environment and heap, ~1.3 ms of every call.
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    process.exit(code);
   },
   (err) => {
     process.stderr.write(`tsrun: internal error: ${String(err)}\n`);

@@ -2,7 +2,7 @@
 // are written, so the same code serves `create` and `tsrun update`.
 import { join } from 'node:path';
 import type { Resources } from '../oci-types.ts';
-import { RuntimeError } from '../errors.ts';
+import { isRuntimeError, RuntimeError } from '../errors.ts';
 import { CGROUP_ERROR, fileExists, intText, readNumber, writeValue } from './fsio.ts';
 import {
   deviceRuleText, isSet, pidsMax, v1Bytes, v1MemswFirst, v1Quota, v1ThrottleLines,
@@ -58,7 +58,7 @@ function applyCpu(dirs: Record<string, string>, cpu: NonNullable<Resources['cpu'
       try {
         writeValue(f('cpu.cfs_period_us'), intText(cpu.period), { field: `${P}/cpu/period` });
       } catch (err) {
-        if (!(err instanceof RuntimeError && err.errno === 22 && isSet(cpu.quota))) throw err;
+        if (!(isRuntimeError(err) && err.errno === 22 && isSet(cpu.quota))) throw err;
         periodPending = true;
       }
     }

@@ -4,7 +4,7 @@
 // (systemd, `ps -o cgroup`) see the container; that mirror is best-effort.
 import { join, relative } from 'node:path';
 import type { Resources } from '../oci-types.ts';
-import { RuntimeError } from '../errors.ts';
+import { isRuntimeError, RuntimeError } from '../errors.ts';
 import type { Cgroup, CgroupStats } from './types.ts';
 import type { CgroupMount } from './detect.ts';
 import { hierarchyDir } from './detect.ts';
@@ -147,7 +147,7 @@ export class CgroupV1 implements Cgroup {
         removeTree(this.#mirror);
         removeEmptyParent(this.#mirror, this.path);
       } catch (err) {
-        if (!(err instanceof RuntimeError && ['EROFS', 'EACCES', 'EPERM'].includes(errCode(err.cause) ?? ''))) throw err;
+        if (!(isRuntimeError(err) && ['EROFS', 'EACCES', 'EPERM'].includes(errCode(err.cause) ?? ''))) throw err;
       }
     }
   }

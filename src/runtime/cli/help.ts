@@ -14,7 +14,7 @@ function toYargs(spec: OptionSpec): Record<string, unknown> {
   return out;
 }
 
-export async function showHelp(parsed: ParsedArgs): Promise<number> {
+export default async function showHelp(parsed: ParsedArgs): Promise<number> {
   const version = typeof TSRUN_VERSION === 'string' ? TSRUN_VERSION : 'dev';
   if (parsed.version && !parsed.help) {
     process.stdout.write(`tsrun version ${version}\nspec: 1.2.0\nnode: ${process.version}\n`);

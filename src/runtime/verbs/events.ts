@@ -18,14 +18,14 @@ const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1
 /** A Go duration ("5s", "500ms", "1m30s", "1.5h") in milliseconds; must be positive. */
 export function parseDuration(text: string, what = '--interval'): number {
   const bad = () => new RuntimeError('ERR_USAGE', `${what}: ${JSON.stringify(text)} is not a duration such as 5s, 500ms or 1m`);
-  const parts = /^(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h)/;
+  const parts = /^(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|ms|s|m|h)/;
   let rest = text.trim();
   let ms = 0;
   if (rest === '') throw bad();
   while (rest !== '') {
     const m = parts.exec(rest);
     if (!m) throw bad();
-    const unit = /(ns|us|µs|ms|s|m|h)$/.exec(m[0])![1]!;
+    const unit = /(ns|us|\u00b5s|ms|s|m|h)$/.exec(m[0])![1]!;
     ms += Number(m[0].slice(0, -unit.length)) * UNIT_MS[unit]!;
     rest = rest.slice(m[0].length);
   }

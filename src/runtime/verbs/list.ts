@@ -1,4 +1,5 @@
 // tsrun list [--format table|json] [--quiet]: every container under --root.
+import { printOut } from '../cli/stdout.ts';
 import { loadContainer } from '../container.ts';
 import type { Context } from '../context.ts';
 import { publicState } from '../state-store.ts';
@@ -14,13 +15,13 @@ export default async function list(ctx: Context): Promise<number> {
     }
   }
   if (ctx.options.quiet) {
-    for (const r of rows) process.stdout.write(`${r.id}\n`);
+    printOut(rows.map((r) => `${r.id}\n`).join(''));
   } else if (ctx.options.format === 'json') {
-    process.stdout.write(`${JSON.stringify(rows)}\n`);
+    printOut(`${JSON.stringify(rows)}\n`);
   } else {
     const table = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED'], ...rows.map((r) => [r.id, String(r.pid ?? 0), r.status, r.bundle, r.created])];
     const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-    for (const row of table) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('   ').trimEnd()}\n`);
+    printOut(table.map((row) => `${row.map((cell, i) => cell.padEnd(widths[i]!)).join('   ').trimEnd()}\n`).join(''));
   }
   return 0;
 }

