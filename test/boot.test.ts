@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cacheKey } from '../src/runtime/cli/cache-key.ts';
+import { cacheKey, VALUE_OPTIONS } from '../src/runtime/cli/cache-key.ts';
+import { GLOBAL_OPTIONS } from '../src/runtime/cli/verbs.ts';
 import { PROJECT, runCommand, TSRUN } from './lib/tsrun.ts';
 
 const CACHE_DIR = join(PROJECT, 'build', '.code-cache');
@@ -27,6 +28,12 @@ test('cacheKey: the verb after global options, "other" when there is none', () =
   assert.is(cacheKey(['--help']), 'other');
   assert.is(cacheKey(['../x']), 'other', 'never a path');
   assert.is(cacheKey([]), 'other');
+});
+
+test('cacheKey skips the value of every global option that takes one, as the verb table says', () => {
+  const fromTable = Object.entries(GLOBAL_OPTIONS).filter(([, spec]) => spec.type !== 'boolean').map(([name]) => `--${name}`);
+  assert.equal([...VALUE_OPTIONS].sort(), fromTable.sort());
+  assert.is(cacheKey(['--rootless', 'false', 'state', 'x']), 'state');
 });
 
 test('the first successful run of a verb writes its cache; a failing one does not', async () => {
