@@ -156,7 +156,7 @@ if (missing.length > 0) {
 }
 
 test('netlat rounds: medians (an even count averages the middle two), rotated order, ratios from the medians', async () => {
-  const { median, roundOrder, summarizeRounds } = await import('../src/runtime/demos/netlat.ts');
+  const { median, roundOrder, summarizeRounds } = await import('../src/demos/netlat.ts');
   assert.is(median([3, 1, 2]), 2);
   assert.is(median([4, 1, 3, 2]), 2.5);
   assert.ok(Number.isNaN(median([])));

@@ -1,4 +1,4 @@
-// The demos' shared output (src/runtime/demos/report.ts): the SVG bar chart
+// The demos' shared output (src/demos/report.ts): the SVG bar chart
 // (well-formed, escaped, bars scaled to their values), the text table, the
 // number format, the progress line (silent off a TTY), and the text, JSON
 // and SVG outputs of a report.
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   barChartSvg, createProgress, escapeXml, formatNumber, formatTable, renderJson, renderText, writeReport, type DemoReport,
-} from '../../src/runtime/demos/report.ts';
+} from '../../src/demos/report.ts';
 
 /** Checks that every tag is closed in order; returns the tag names seen. */
 function wellFormed(xml: string): string[] {

@@ -1,23 +1,12 @@
 // tsrun demo NAME [--json] [--svg FILE] [--quick]: reproduce a container
 // behaviour live, with real containers in a private --root, and explain what
-// was observed. Each demo is a module of src/runtime/demos/ exporting a Demo
+// was observed. Each demo is a module of src/demos/ exporting a Demo
 // (lab.ts); the results go through report.ts. Everything after NAME arrives
 // verbatim (the verb table's passthroughAfter), so the options are read here
 // as well as from the table (when given before NAME).
 import type { Context } from '../context.ts';
 import { RuntimeError } from '../errors.ts';
-import type { Demo } from '../demos/lab.ts';
-
-type DemoModule = { default: Demo };
-
-const DEMOS: Record<string, () => Promise<DemoModule>> = {
-  pid1: () => import('../demos/pid1.ts'),
-  zombies: () => import('../demos/zombies.ts'),
-  shutdown: () => import('../demos/shutdown.ts'),
-  sysctl: () => import('../demos/sysctl.ts'),
-  netlat: () => import('../demos/netlat.ts'),
-  reorder: () => import('../demos/reorder.ts'),
-};
+import { DEMOS } from '../../demos/index.ts';
 
 export interface DemoArgs {
   json: boolean;
@@ -92,7 +81,7 @@ export default async function demoVerb(ctx: Context): Promise<number> {
     process.stdout.write(`tsrun demo ${demo.name} [--json] [--svg FILE] [--quick]\n\n${demo.summary}.\nTakes ${demo.takes}.\n`);
     return 0;
   }
-  const [{ Lab }, report] = await Promise.all([import('../demos/lab.ts'), import('../demos/report.ts')]);
+  const [{ Lab }, report] = await Promise.all([import('../../demos/lab.ts'), import('../../demos/report.ts')]);
   const progress = report.createProgress(process.stderr);
   const lab = Lab.open({ quick: args.quick, progress });
   let result;

@@ -10,7 +10,7 @@
 // of --json, with stable field names), `tables` and `explanations` are the
 // human view of the same numbers, `chart` is what --svg draws.
 import { writeFileSync } from 'node:fs';
-import { RuntimeError } from '../errors.ts';
+import { RuntimeError } from '../runtime/errors.ts';
 
 export type Cell = string | number;
 

@@ -7,7 +7,7 @@
 // creates a trigger file, so the count does not depend on timing.
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RuntimeError } from '../errors.ts';
+import { RuntimeError } from '../runtime/errors.ts';
 import { cmdline, namespaceProcesses, sleep, waitUntil, type Demo, type Lab } from './lab.ts';
 import { formatNumber, type DemoReport } from './report.ts';
 

@@ -19,10 +19,10 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultSpec } from '../default-spec.ts';
-import { RuntimeError } from '../errors.ts';
-import type { Config } from '../oci-types.ts';
-import { PROJECT_DIR, tsrunCommand } from '../paths.ts';
+import { defaultSpec } from '../runtime/default-spec.ts';
+import { RuntimeError } from '../runtime/errors.ts';
+import type { Config } from '../runtime/oci-types.ts';
+import { PROJECT_DIR, tsrunCommand } from '../runtime/paths.ts';
 import type { DemoReport, Progress } from './report.ts';
 
 /** What a demo module exports as default. */

@@ -18,11 +18,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { addNetworkToConfig } from '../../hooks/network/config-edit.ts';
-import { CLONE_FLAGS } from '../../ns/clone-flags.ts';
-import { enterSandbox, setns, unshare } from '../../ns/syscalls.ts';
-import { RuntimeError } from '../errors.ts';
-import { tsrunCommand } from '../paths.ts';
+import { addNetworkToConfig } from '../hooks/network/config-edit.ts';
+import { CLONE_FLAGS } from '../ns/clone-flags.ts';
+import { enterSandbox, setns, unshare } from '../ns/syscalls.ts';
+import { RuntimeError } from '../runtime/errors.ts';
+import { tsrunCommand } from '../runtime/paths.ts';
 import type { Lab } from './lab.ts';
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

@@ -9,8 +9,8 @@
 // signal, then runs `kill -SIG 1` and writes kill's status back.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RuntimeError } from '../errors.ts';
-import { decodeStatusSignals } from '../signals.ts';
+import { RuntimeError } from '../runtime/errors.ts';
+import { decodeStatusSignals } from '../runtime/signals.ts';
 import { alive, cmdline, namespaceProcesses, sleep, waitUntil, type Demo, type Lab } from './lab.ts';
 import { formatNumber, type DemoReport } from './report.ts';
 

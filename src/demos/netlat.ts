@@ -12,7 +12,7 @@
 // differences being measured, so the paths are measured in interleaved rounds
 // (the order rotated each round, so no path always goes first or last) and
 // each figure is the median across rounds, as bench/ does.
-import { RuntimeError } from '../errors.ts';
+import { RuntimeError } from '../runtime/errors.ts';
 import type { Demo, Lab } from './lab.ts';
 import { type NetContainer, type NetLab, openNetLab, requireTools, waitListening } from './net-lab.ts';
 import { formatNumber, type DemoReport } from './report.ts';

@@ -10,7 +10,7 @@
 // and SIGKILLs what is still there after the grace period.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RuntimeError } from '../errors.ts';
+import { RuntimeError } from '../runtime/errors.ts';
 import { alive, namespaceProcesses, waitUntil, type Demo, type Lab } from './lab.ts';
 import { formatNumber, type DemoReport, type Table } from './report.ts';
 

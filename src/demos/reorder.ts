@@ -10,7 +10,7 @@
 // the receiving queue) hashes each flow to one CPU's backlog instead.
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { RuntimeError } from '../errors.ts';
+import { RuntimeError } from '../runtime/errors.ts';
 import type { Demo, Lab } from './lab.ts';
 import { counterDelta, type NetLab, nstat, oneLine, openNetLab, requireTools, waitListening } from './net-lab.ts';
 import { formatNumber, type DemoReport } from './report.ts';

@@ -5,7 +5,7 @@
 // application cannot change it itself (/proc/sys is read-only in the default
 // spec). The host values are read before and after: the demo never writes them.
 import { readFileSync } from 'node:fs';
-import { RuntimeError } from '../errors.ts';
+import { RuntimeError } from '../runtime/errors.ts';
 import type { Demo, Lab } from './lab.ts';
 import type { DemoReport } from './report.ts';
 

@@ -1,0 +1,14 @@
+// The demos, by name: one module each, loaded on use (each is its own file so
+// that a new demo is one file plus one line here).
+import type { Demo } from './lab.ts';
+
+export type DemoModule = { default: Demo };
+
+export const DEMOS: Record<string, () => Promise<DemoModule>> = {
+  pid1: () => import('./pid1.ts'),
+  zombies: () => import('./zombies.ts'),
+  shutdown: () => import('./shutdown.ts'),
+  sysctl: () => import('./sysctl.ts'),
+  netlat: () => import('./netlat.ts'),
+  reorder: () => import('./reorder.ts'),
+};
