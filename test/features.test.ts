@@ -80,7 +80,7 @@ test('every listed namespace really is created: a container with all of them run
 });
 
 test('annotations name the config annotations tsrun reads, with their defaults', () => {
-  assert.is(doc.annotations['run.tsrun.init'], 'true');
+  assert.is(doc.annotations['run.tsrun.init'], 'auto');
   assert.match(doc.annotations['run.tsrun.init.grace-seconds'], /^\d+(\.\d+)?$/);
   assert.is(doc.annotations['run.tsrun.init.process-group'], 'false');
   for (const [k, v] of Object.entries(doc.annotations)) {

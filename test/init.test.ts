@@ -78,7 +78,7 @@ test('the default init is PID 1: tsrun-init runs the config process as PID 2', a
   }), uniqueId('pid1')]);
   assert.is(r.exitCode, 0, r.stderr);
   const [pid1, self, parent] = r.stdout.split('\n');
-  assert.match(pid1!, /^tsrun-init -t 5 -- sh -c /);
+  assert.match(pid1!, /^tsrun-init -t 1 -- sh -c /);
   assert.is(self, '2', 'the config process is PID 2');
   assert.is(parent, '1', 'its parent is the init');
 });
@@ -177,12 +177,12 @@ test('exit statuses propagate through run with the init: 0, 42, 143, 137', async
   }
 });
 
-test('grace then KILL: a child ignoring TERM is killed after the grace period; a trapping grandchild logs TERM first', async () => {
+test('kill-after then grace: a child ignoring TERM is killed after run.tsrun.init.kill-after-seconds; a trapping grandchild logs TERM first', async () => {
   const id = uniqueId('grace');
   let dir = '';
   const bundle = sb.bundle((c) => {
     dir = markerDir(c);
-    c.annotations = { 'run.tsrun.init.grace-seconds': '1' };
+    c.annotations = { 'run.tsrun.init.kill-after-seconds': '1' };
     c.process!.args = ['sh', '-c', [
       '(trap "echo TERM >> /m/log" TERM; while :; do sleep 0.05; done) &',
       'trap "" TERM; echo > /m/ready; while :; do sleep 0.05; done',
@@ -195,7 +195,7 @@ test('grace then KILL: a child ignoring TERM is killed after the grace period; a
     assert.is((await sb.tsrun(['kill', id, 'TERM'])).exitCode, 0);
     const r = await Promise.race([run, sleepMs(10_000).then(() => undefined)]);
     assert.ok(r, 'stopped within 10 s');
-    assert.is(r!.exitCode, 137, 'the child ignored TERM and was SIGKILLed after the grace period');
+    assert.is(r!.exitCode, 137, 'the child ignored TERM and was SIGKILLed after the kill-after period');
     assert.is(readFileSync(join(dir, 'log'), 'utf8'), 'TERM\n', 'the grandchild was sent TERM before the end');
     assert.ok(Date.now() - started < 15_000);
   } finally {

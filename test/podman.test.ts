@@ -52,7 +52,7 @@ test.after(async () => {
   assert.is(exec.exitCode, 4);
   assert.is(exec.stdout, 'exec-ok');
   const top = await podman(['top', name]);
-  assert.match(top.stdout, /tsrun-init -t 5 -- sleep 300/);
+  assert.match(top.stdout, /tsrun-init -t 1 -- sleep 300/);
   assert.match(top.stdout, /\n.*sleep 300\s*$/);
   assert.is((await podman(['pause', name])).exitCode, 0);
   assert.is((await podman(['inspect', name, '--format', '{{.State.Status}}'])).stdout, 'paused');

@@ -1,7 +1,7 @@
 /*
  * tsrun-init: the tiny PID 1 that tsrun runs in a container by default.
  *
- *   tsrun-init [-g] [-t GRACE_SECONDS] [-s] -- PROGRAM ARGS...
+ *   tsrun-init [-g] [-t GRACE_SECONDS] [-k KILL_AFTER_SECONDS] [-s] -- PROGRAM ARGS...
  *
  * Why a container needs this. The kernel treats the first process of a pid
  * namespace specially: a signal sent to it from inside the namespace is dropped
@@ -27,9 +27,13 @@
  * - Exit status is the main child's: its exit code, or 128+N for signal N.
  * - Graceful stop: once the main child is gone, SIGTERM (then SIGCONT, so a
  *   stopped process can run its handler) goes to everything left, we reap for
- *   up to the grace period, then SIGKILL what remains, reap, and only then exit,
- *   so the kernel never kills anything that was not sent SIGTERM first. On a
- *   SIGTERM we forward it and give the child the same grace before SIGKILL.
+ *   up to the grace period (-t, default 1 s), then SIGKILL what remains, reap,
+ *   and only then exit, so the kernel never kills anything that was not sent
+ *   SIGTERM first.
+ * - A SIGTERM from outside is forwarded, and then we wait: the caller (podman
+ *   stop -t, the kubelet's grace period, ctr task kill) owns the stop timeout
+ *   and sends SIGKILL itself when it runs out. Only -k makes us SIGKILL the
+ *   child that long after a forwarded SIGTERM.
  * - kill(-1) reaches the whole namespace only from its PID 1; from any other
  *   pid it would hit the host. So when getpid() != 1 the "rest" is our own
  *   descendants, found by walking /proc ppid links, signalled via pidfd after a
@@ -77,7 +81,7 @@ static void say(const char *a, const char *b, const char *c)
 
 static void usage(void)
 {
-	say("usage", "", "tsrun-init [-g] [-t GRACE_SECONDS] [-s] -- PROGRAM ARGS...");
+	say("usage", "", "tsrun-init [-g] [-t GRACE_SECONDS] [-k KILL_AFTER_SECONDS] [-s] -- PROGRAM ARGS...");
 	_exit(125);
 }
 
@@ -270,7 +274,7 @@ static void run_child(char **argv, const unsigned long long *mask)
 
 int main(int argc, char **argv)
 {
-	long long grace = 5000, deadline = -1;
+	long long grace = 1000, kill_after = -1, deadline = -1;
 	unsigned long long all = ~0ULL, orig;
 	int subreaper = 0, code = 125, phase = 0, i = 1;
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -287,10 +291,16 @@ int main(int argc, char **argv)
 			use_pgrp = 1;
 		} else if (a[1] == 's' && !a[2]) {
 			subreaper = 1;
-		} else if (a[1] == 't') {
+		} else if (a[1] == 't' || a[1] == 'k') {
 			const char *v = a[2] ? a + 2 : i + 1 < argc ? argv[++i] : "";
-			if ((grace = parse_grace(v)) < 0)
+			long long ms = parse_grace(v);
+
+			if (ms < 0)
 				usage();
+			if (a[1] == 't')
+				grace = ms;
+			else
+				kill_after = ms;
 		} else {
 			usage();
 		}
@@ -335,7 +345,7 @@ int main(int argc, char **argv)
 		setpgid(child, child);	/* also here, so forward() cannot race it */
 
 	/*
-	 * phase 0: running; 1: SIGTERM forwarded, child has `grace` to exit;
+	 * phase 0: running; 1: SIGTERM forwarded, child has `kill_after` to exit;
 	 * 2: child gone, rest sent SIGTERM; 3: rest sent SIGKILL
 	 */
 	for (;;) {
@@ -388,9 +398,9 @@ int main(int argc, char **argv)
 		if (sig <= 0 || sig == SIGCHLD || !child)
 			continue;
 		forward(sig);
-		if (sig == SIGTERM && phase == 0) {
+		if (sig == SIGTERM && phase == 0 && kill_after >= 0) {
 			phase = 1;
-			deadline = now_ms() + grace;
+			deadline = now_ms() + kill_after;
 		}
 	}
 }

@@ -43,6 +43,9 @@ void op_lookup(const struct step *s);
 void op_hook(const struct step *s, const char *state, size_t state_len);
 void op_exec(const struct step *s, int init_fd);
 
+/* nsexec-net.c: the loopback device of a new network namespace. */
+void op_loopback_up(void);
+
 /* nsexec-console.c: ptys, --console-socket and the foreground relay. */
 void op_console_socket(const struct step *s);
 void op_pty_pair(void);

@@ -9,6 +9,7 @@ import { rlimitNumber, rlimitValue } from './rlimits.ts';
 import { MS_BIND, MS_REC, MS_RDONLY, parseMountOptions, rootfsPropagationFlags } from './validate/mount-options.ts';
 import { normalizeSysctlKey, sysctlFile } from './validate/sysctl.ts';
 import { CLONE_FLAGS } from '../ns/clone-flags.ts';
+import type { InitOptions } from './init-options.ts';
 import { step, type PlanStep } from '../ns/plan.ts';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -18,8 +19,8 @@ export interface PlanInput {
   bundle: string;
   rootfs: string;
   stateDir: string;
-  /** Run tsrun-init as PID 1 (annotation run.tsrun.init != "false"). */
-  init: { path: string; graceSeconds: number; processGroup: boolean } | null;
+  /** Run tsrun-init as PID 1 (init-options.ts decides). */
+  init: InitOptions | null;
   /** Directories of the container's cgroup, for a "cgroup" mount: controller → host dir. */
   cgroupDirs: Record<string, string>;
   /** cgroup v1 "tasks" files the process joins itself (empty on v2: tsrun moves it). */
@@ -62,6 +63,9 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
     else if (ns.type !== 'cgroup') unshare |= flag;
   }
   if (unshare) plan.push(step('unshare', [unshare], { what: 'create namespaces' }));
+  //    A new network namespace gets `lo` up (127.0.0.1/8 and ::1) before any
+  //    hook or process runs, as runc does; a joined one is left as it is.
+  if (unshare & CLONE_FLAGS.network!) plan.push(step('loopback-up', [], { what: 'bring up the loopback device' }));
   // 3. The container's PID 1, in its cgroup before it runs anything. A write of
   //    a pid to cgroup.procs takes the kernel's global threadgroup lock, which
   //    costs an RCU grace period (~11 ms here); a single-threaded process that
@@ -132,7 +136,8 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   plan.push(step('barrier'));
   (config.hooks?.startContainer ?? []).forEach((h, i) => plan.push(hookStep('startContainer', i, h, env)));
   const argv = input.init
-    ? ['tsrun-init', '-t', String(input.init.graceSeconds), ...(input.init.processGroup ? ['-g'] : []), '--', ...proc.args]
+    ? ['tsrun-init', '-t', String(input.init.graceSeconds), ...(input.init.killAfterSeconds !== null ? ['-k', String(input.init.killAfterSeconds)] : []),
+      ...(input.init.processGroup ? ['-g'] : []), '--', ...proc.args]
     : proc.args;
   plan.push(step('exec', [input.init ? '@init' : '@lookup', env.length, ...env, ...argv], { what: `exec ${JSON.stringify(proc.args[0])}` }));
   return plan;

@@ -7,11 +7,11 @@ import { resolve } from 'node:path';
 import { openCgroup, resourceProblems } from './cgroups/index.ts';
 import type { Cgroup } from './cgroups/types.ts';
 import type { Context } from './context.ts';
-import { DEFAULT_GRACE_SECONDS, GRACE_ANNOTATION, INIT_ANNOTATION, PGRP_ANNOTATION } from './annotations.ts';
 import { buildCreatePlan } from './create-plan.ts';
+import { decideInit } from './init-options.ts';
 import { RuntimeError } from './errors.ts';
 import { loadConfig } from './load-config.ts';
-import type { Config, HookKind, Resources } from './oci-types.ts';
+import type { HookKind, Resources } from './oci-types.ts';
 import { OCI_VERSION } from './oci-types.ts';
 import { ALWAYS_ALLOWED_DEVICES } from './default-spec.ts';
 import { helperPath } from './paths.ts';
@@ -45,7 +45,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
       hint: 'set process.terminal to false, or pass --console-socket',
     });
   }
-  const init = initOptions(config);
+  const { init, reason: initReason } = decideInit(config, rootfs, helperPath('tsrun-init'));
   const cgroup = openCgroup(config.linux?.cgroupsPath, id);
   const problems = resourceProblems(config.linux?.resources, cgroup.version);
   if (problems.length) throw new RuntimeError('ERR_CONFIG', problems.join('; '));
@@ -66,7 +66,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
       preserveFds: opts.preserveFds, monitor: opts.monitor, consoleSocket: opts.consoleSocket,
       runtimeEnv: Object.entries(process.env).map(([k, v]) => `${k}=${v}`),
     });
-    ctx.log.debug(`create ${id}: validated, plan of ${plan.length} steps`);
+    ctx.log.debug(`create ${id}: validated, plan of ${plan.length} steps, tsrun-init ${init ? 'on' : 'off'} (${initReason})`);
     // 4. The cgroup, made and limited before the container's process exists;
     //    on v1 the helper (or, in a foreground run, the child) joins it itself.
     cgroup.create();
@@ -122,16 +122,6 @@ export function selfJoinFiles(cgroup: Cgroup): string[] {
 export function withDefaultDevices(resources: Resources | undefined): Resources | undefined {
   if (!resources?.devices?.length) return resources;
   return { ...resources, devices: [...resources.devices, ...ALWAYS_ALLOWED_DEVICES] };
-}
-
-function initOptions(config: Config): { path: string; graceSeconds: number; processGroup: boolean } | null {
-  const a = config.annotations ?? {};
-  if (a[INIT_ANNOTATION] === 'false') return null;
-  const grace = a[GRACE_ANNOTATION] ?? DEFAULT_GRACE_SECONDS;
-  if (!/^\d+(\.\d+)?$/.test(grace)) {
-    throw new RuntimeError('ERR_CONFIG', `/annotations/${GRACE_ANNOTATION}: ${JSON.stringify(grace)} is not a number of seconds`);
-  }
-  return { path: helperPath('tsrun-init'), graceSeconds: Number(grace), processGroup: a[PGRP_ANNOTATION] === 'true' };
 }
 
 function undo(ctx: Context, cgroup: Cgroup, state: StoredState | undefined, helper: NsHelper | undefined, id: string): void {

@@ -10,7 +10,7 @@ import { encodePlan } from '../../src/ns/plan.ts';
 function input(edit?: (i: PlanInput) => void): PlanInput {
   const i: PlanInput = {
     config: defaultSpec(), bundle: '/b', rootfs: '/b/rootfs', stateDir: '/run/tsrun/x',
-    init: { path: '/opt/tsrun-init', graceSeconds: 5, processGroup: false },
+    init: { path: '/opt/tsrun-init', graceSeconds: 5, killAfterSeconds: null, processGroup: false },
     cgroupDirs: { memory: '/sys/fs/cgroup/memory/tsrun/x', pids: '/sys/fs/cgroup/pids/tsrun/x' }, cgroupTasks: ['/sys/fs/cgroup/memory/tsrun/x/tasks'],
     noPivot: false, preserveFds: 0, monitor: false, runtimeEnv: ['PATH=/bin'],
   };
@@ -39,6 +39,20 @@ test('new namespaces are unshared at once; a cgroup namespace only after the cgr
   const waitGo = plan.findIndex((s) => s.op === 'wait-go');
   assert.is(plan[waitGo + 1]!.op, 'unshare');
   assert.is(Number(plan[waitGo + 1]!.args[0]), CLONE_FLAGS.cgroup);
+});
+
+test('a new network namespace gets lo up right after it is made, before the fork and any hook; a joined one does not', () => {
+  const o = ops(input());
+  assert.is(o.indexOf('loopback-up'), o.indexOf('unshare') + 1);
+  const joined = ops(input((i) => { i.config.linux!.namespaces = [{ type: 'mount' }, { type: 'network', path: '/proc/42/ns/net' }]; }));
+  assert.not.ok(joined.includes('loopback-up'));
+  const host = ops(input((i) => { i.config.linux!.namespaces = [{ type: 'mount' }]; }));
+  assert.not.ok(host.includes('loopback-up'));
+});
+
+test('tsrun-init gets -k only when a kill deadline is asked for', () => {
+  const exec = buildCreatePlan(input((i) => { i.init = { ...i.init!, graceSeconds: 1, killAfterSeconds: 20 }; })).at(-1)!;
+  assert.ok(exec.args.join(' ').endsWith('tsrun-init -t 1 -k 20 -- sh'), exec.args.join(' '));
 });
 
 test('a namespace with a path is joined', () => {

@@ -3,7 +3,7 @@
 // offers, and leaves out what tsrun would refuse or ignore.
 import type { Context } from '../context.ts';
 import { ALL_CAPABILITIES } from '../capabilities.ts';
-import { DEFAULT_GRACE_SECONDS, GRACE_ANNOTATION, INIT_ANNOTATION, PGRP_ANNOTATION } from '../annotations.ts';
+import { DEFAULT_GRACE_SECONDS, GRACE_ANNOTATION, INIT_ANNOTATION, KILL_AFTER_ANNOTATION, PGRP_ANNOTATION } from '../annotations.ts';
 import { HOOK_KINDS, OCI_VERSION } from '../oci-types.ts';
 import { parseMountOptions } from '../validate/mount-options.ts';
 
@@ -43,9 +43,12 @@ export function mountOptionsTsrunKnows(): string[] {
 
 export function featuresDocument(): Record<string, unknown> {
   const annotations: Record<string, string> = {
-    // The config annotations tsrun reads, with the value it assumes when one is absent.
-    [INIT_ANNOTATION]: 'true',
+    // The config annotations tsrun reads, with the value it assumes when one is
+    // absent ("auto": on, except for CRI configs and an engine's own init, see
+    // src/runtime/init-options.ts; "": unset, tsrun-init never kills on its own).
+    [INIT_ANNOTATION]: 'auto',
     [GRACE_ANNOTATION]: DEFAULT_GRACE_SECONDS,
+    [KILL_AFTER_ANNOTATION]: '',
     [PGRP_ANNOTATION]: 'false',
   };
   if (typeof TSRUN_VERSION === 'string') annotations['run.tsrun.version'] = TSRUN_VERSION;
