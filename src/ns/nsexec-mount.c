@@ -39,6 +39,25 @@ void rootfs_open(const char *rootfs) {
   rootfs_path = rootfs;
 }
 
+/* private-mount-of PATH: makes the mount that holds PATH private (the deepest
+ * mount point at or above it: mount(2) answers EINVAL for a directory that is
+ * not one). With a shared rootfsPropagation "/" is not made recursively
+ * private, so that the binds of shared host directories stay peers of the
+ * host (Kubernetes' Bidirectional mounts); but pivot_root refuses a new root
+ * whose parent mount is shared, and the rootfs bind must not propagate to the
+ * host, so the rootfs's own mount is made private here. */
+void op_private_mount_of(const struct step *s) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s", s->argv[0]);
+  for (;;) {
+    if (mount(NULL, path, NULL, MS_PRIVATE, NULL) == 0) return;
+    if (errno != EINVAL || !strcmp(path, "/")) fail(errno, "make the mount of %s private", s->argv[0]);
+    char *slash = strrchr(path, '/');
+    if (slash == path) path[1] = 0;
+    else *slash = 0;
+  }
+}
+
 /* Returns an O_PATH fd for `path` inside the rootfs, creating what is missing. */
 static int resolve(const char *path, enum create_mode mode) {
   char cur[PATH_MAX] = "", rest[PATH_MAX * 2], link[PATH_MAX];
@@ -182,17 +201,25 @@ void op_symlink(const struct step *s) {
   close(dirfd);
 }
 
-/* pivot_root(".", ".") stacks the old root under the new one; making it a
- * slave before the lazy unmount keeps the unmount from reaching the host. */
+/* pivot_root(".", ".") stacks the old root on top of the new one. The old
+ * root is made a slave before the lazy unmount, so the unmount cannot reach
+ * the host; it is named by an fd opened before the pivot, so that only the
+ * old tree is touched: "." could name the new root, and a recursive slave
+ * there would cut the container's shared mounts off from their host peers. */
 void op_pivot(const struct step *s, int no_pivot) {
-  if (chdir(s->argv[0]) < 0) fail(errno, "chdir %s", s->argv[0]);
   if (no_pivot) {
+    if (chdir(s->argv[0]) < 0) fail(errno, "chdir %s", s->argv[0]);
     if (mount(".", "/", NULL, MS_MOVE, NULL) < 0) fail(errno, "move rootfs to /");
     if (chroot(".") < 0) fail(errno, "chroot");
   } else {
+    int oldroot = open("/", O_DIRECTORY | O_PATH | O_CLOEXEC);
+    if (oldroot < 0) fail(errno, "open the old root");
+    if (chdir(s->argv[0]) < 0) fail(errno, "chdir %s", s->argv[0]);
     if (syscall(SYS_pivot_root, ".", ".") < 0) fail(errno, "pivot_root %s", s->argv[0]);
+    if (fchdir(oldroot) < 0) fail(errno, "change to the old root");
     if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0) fail(errno, "make old root a slave");
     if (umount2(".", MNT_DETACH) < 0) fail(errno, "detach old root");
+    close(oldroot);
   }
   if (chdir("/") < 0) fail(errno, "chdir /");
   close(rootfd);

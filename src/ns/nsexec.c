@@ -244,6 +244,7 @@ int main(int argc, char **argv) {
       /* propagation PATH FLAGS: "/" before the rootfs is set up; a mount's own after pivot_root */
       if (mount(NULL, s->argv[0], NULL, (unsigned long)arg_ll(s, 1), NULL) < 0) fail(errno, "set propagation of %s", s->argv[0]);
     }
+    else if (!strcmp(op, "private-mount-of")) op_private_mount_of(s);
     else if (!strcmp(op, "rootfs")) rootfs_open(s->argv[0]);
     else if (!strcmp(op, "mount")) op_mount(s);
     else if (!strcmp(op, "mknod")) op_mknod(s);

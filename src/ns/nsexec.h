@@ -30,6 +30,7 @@ void op_mknod(const struct step *s);
 void op_mkdir(const struct step *s);
 void op_symlink(const struct step *s);
 void op_pivot(const struct step *s, int no_pivot);
+void op_private_mount_of(const struct step *s);
 void op_mask(const struct step *s);
 void op_readonly(const struct step *s);
 void op_remount_root_ro(void);

@@ -6,7 +6,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { capabilityMask } from './capabilities.ts';
 import type { Config, Hook, Mount, Process } from './oci-types.ts';
 import { rlimitNumber, rlimitValue } from './rlimits.ts';
-import { MS_BIND, MS_REC, MS_RDONLY, parseMountOptions, rootfsPropagationFlags } from './validate/mount-options.ts';
+import { MS_BIND, MS_REC, MS_RDONLY, parseMountOptions, rootfsPropagationFlags, rootPreparation } from './validate/mount-options.ts';
 import { normalizeSysctlKey, sysctlFile } from './validate/sysctl.ts';
 import { CLONE_FLAGS } from '../ns/clone-flags.ts';
 import type { InitOptions } from './init-options.ts';
@@ -81,8 +81,13 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   if (config.linux?.namespaces?.some((ns) => ns.type === 'cgroup' && !ns.path)) {
     plan.push(step('unshare', [CLONE_FLAGS.cgroup!], { what: 'create cgroup namespace' }));
   }
-  // 4. The rootfs and the config's mounts, resolved inside the rootfs.
-  plan.push(step('propagation', ['/', rootfsPropagationFlags(config.linux?.rootfsPropagation)], { what: 'set mount propagation of /' }));
+  // 4. The rootfs and the config's mounts, resolved inside the rootfs. Until
+  //    pivot_root, / is slave or private (pivot_root refuses a shared one, the
+  //    rootfs bind an unbindable one); the configured propagation comes after.
+  const rootPropagation = rootfsPropagationFlags(config.linux?.rootfsPropagation);
+  const prepare = rootPreparation(rootPropagation);
+  plan.push(step('propagation', ['/', prepare.root], { what: 'set mount propagation of / before pivot_root' }));
+  if (prepare.privateRootfsMount) plan.push(step('private-mount-of', [input.rootfs], { what: `make the mount of ${JSON.stringify(input.rootfs)} private` }));
   plan.push(step('rootfs', [input.rootfs], { what: `bind rootfs ${JSON.stringify(input.rootfs)}` }));
   for (const m of config.mounts ?? []) plan.push(...mountSteps(m, input));
   // 5. Devices and the /dev links every program expects.
@@ -113,15 +118,17 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   if (input.init) plan.push(step('init-memfd', [input.init.path], { what: `load ${input.init.path}` }));
   if (proc.cwd !== '/') plan.push(step('mkdir', [proc.cwd], { what: `create cwd ${JSON.stringify(proc.cwd)}` }));
   plan.push(step(input.noPivot ? 'chroot' : 'pivot', [input.rootfs], { what: `${input.noPivot ? 'chroot' : 'pivot_root'} into ${JSON.stringify(input.rootfs)}` }));
-  // A mount's own propagation is set after pivot_root: pivot_root's clean-up
-  // makes the whole tree a slave, which would undo a "shared" set before it.
+  for (const p of config.linux?.maskedPaths ?? []) plan.push(step('mask', [p], { what: `mask ${p}` }));
+  for (const p of config.linux?.readonlyPaths ?? []) plan.push(step('readonly', [p], { what: `make ${p} read-only` }));
+  if (config.root.readonly) plan.push(step('remount-root-ro', [], { what: 'remount / read-only' }));
+  // The configured propagation of /, then each mount's own (which wins over a
+  // recursive one of /): after pivot_root, which refuses a shared /, and after
+  // the masks and read-only binds, which an unbindable mount would refuse.
+  plan.push(step('propagation', ['/', rootPropagation], { what: `set mount propagation of / to ${config.linux?.rootfsPropagation || 'rslave'}` }));
   for (const m of config.mounts ?? []) {
     const { propagation } = parseMountOptions(m.options);
     if (propagation) plan.push(step('propagation', [m.destination, propagation], { what: `set propagation of ${m.destination}` }));
   }
-  for (const p of config.linux?.maskedPaths ?? []) plan.push(step('mask', [p], { what: `mask ${p}` }));
-  for (const p of config.linux?.readonlyPaths ?? []) plan.push(step('readonly', [p], { what: `make ${p} read-only` }));
-  if (config.root.readonly) plan.push(step('remount-root-ro', [], { what: 'remount / read-only' }));
   // 9. The process: its terminal, limits, identity, capabilities, cwd, and the program itself.
   if (proc.terminal) plan.push(ptyStep(config));
   plan.push(...rlimitSteps(proc));

@@ -11,7 +11,7 @@ import { buildCreatePlan } from './create-plan.ts';
 import { decideInit } from './init-options.ts';
 import { RuntimeError } from './errors.ts';
 import { loadConfig } from './load-config.ts';
-import type { HookKind, Resources } from './oci-types.ts';
+import type { Device, HookKind, Resources } from './oci-types.ts';
 import { OCI_VERSION } from './oci-types.ts';
 import { ALWAYS_ALLOWED_DEVICES } from './default-spec.ts';
 import { helperPath } from './paths.ts';
@@ -70,7 +70,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     // 4. The cgroup, made and limited before the container's process exists;
     //    on v1 the helper (or, in a foreground run, the child) joins it itself.
     cgroup.create();
-    cgroup.apply(withDefaultDevices(config.linux?.resources));
+    cgroup.apply(withDefaultDevices(config.linux?.resources, config.linux?.devices));
     for (const w of cgroup.warnings()) ctx.log.warn(`warning: ${w}`);
     // 5. Fork the container's PID 1 into its namespaces and its cgroup (tsrun-nsexec).
     helper = new NsHelper(plan, { preserveFds: opts.preserveFds });
@@ -118,10 +118,17 @@ export function selfJoinFiles(cgroup: Cgroup): string[] {
 }
 
 /** Device rules end with the devices every container needs (the default nodes,
- *  ptys), as runc appends them: a deny-all rule must not break /dev/null. */
-export function withDefaultDevices(resources: Resources | undefined): Resources | undefined {
+ *  ptys), as runc appends them: a deny-all rule must not break /dev/null. And
+ *  the nodes of linux.devices may be made: runc creates them before it writes
+ *  the device rules; tsrun writes the rules before the container's process
+ *  exists (no window without them), so it allows mknod ("m", not read or
+ *  write: the config's rules decide access) of exactly those nodes. */
+export function withDefaultDevices(resources: Resources | undefined, nodes: Device[] = []): Resources | undefined {
   if (!resources?.devices?.length) return resources;
-  return { ...resources, devices: [...resources.devices, ...ALWAYS_ALLOWED_DEVICES] };
+  const makeNodes = nodes.filter((d) => d.type !== 'p').map((d) => ({
+    allow: true, type: d.type === 'b' ? 'b' as const : 'c' as const, major: d.major ?? null, minor: d.minor ?? null, access: 'm',
+  }));
+  return { ...resources, devices: [...resources.devices, ...ALWAYS_ALLOWED_DEVICES, ...makeNodes] };
 }
 
 function undo(ctx: Context, cgroup: Cgroup, state: StoredState | undefined, helper: NsHelper | undefined, id: string): void {

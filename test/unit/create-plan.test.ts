@@ -6,6 +6,9 @@ import { CLONE_FLAGS } from '../../src/ns/clone-flags.ts';
 import { buildExecPlan } from '../../src/runtime/exec-plan.ts';
 import { defaultSpec } from '../../src/runtime/default-spec.ts';
 import { encodePlan } from '../../src/ns/plan.ts';
+import type { Config } from '../../src/runtime/oci-types.ts';
+
+type Propagation = NonNullable<NonNullable<Config['linux']>['rootfsPropagation']>;
 
 function input(edit?: (i: PlanInput) => void): PlanInput {
   const i: PlanInput = {
@@ -53,6 +56,28 @@ test('a new network namespace gets lo up right after it is made, before the fork
 test('tsrun-init gets -k only when a kill deadline is asked for', () => {
   const exec = buildCreatePlan(input((i) => { i.init = { ...i.init!, graceSeconds: 1, killAfterSeconds: 20 }; })).at(-1)!;
   assert.ok(exec.args.join(' ').endsWith('tsrun-init -t 1 -k 20 -- sh'), exec.args.join(' '));
+});
+
+test('rootfsPropagation: / slave or private until pivot_root, the configured value after the masks and read-only binds', () => {
+  const MS_REC = 16384, MS_UNBINDABLE = 1 << 17, MS_PRIVATE = 1 << 18, MS_SLAVE = 1 << 19, MS_SHARED = 1 << 20;
+  const props = (name: Propagation | undefined) => {
+    const plan = buildCreatePlan(input((i) => { i.config.linux!.rootfsPropagation = name; }));
+    const at = (op: string) => plan.findIndex((s) => s.op === op);
+    const root = plan.map((s, n) => [s, n] as const).filter(([s]) => s.op === 'propagation' && s.args[0] === '/');
+    return { plan, at, before: Number(root[0]![0].args[1]), after: Number(root[1]![0].args[1]), afterAt: root[1]![1] };
+  };
+  const cases: Array<[Propagation | undefined, number, number]> = [
+    [undefined, MS_SLAVE | MS_REC, MS_SLAVE | MS_REC], ['rslave', MS_SLAVE | MS_REC, MS_SLAVE | MS_REC], ['slave', MS_SLAVE | MS_REC, MS_SLAVE],
+    ['private', MS_PRIVATE | MS_REC, MS_PRIVATE], ['runbindable', MS_PRIVATE | MS_REC, MS_UNBINDABLE | MS_REC],
+    ['shared', MS_PRIVATE, MS_SHARED], ['rshared', MS_PRIVATE, MS_SHARED | MS_REC],
+  ];
+  for (const [name, before, after] of cases) {
+    const p = props(name);
+    assert.is(p.before, before, `${name} before`);
+    assert.is(p.after, after, `${name} after`);
+    assert.ok(p.afterAt > p.at('pivot') && p.afterAt > p.at('readonly') && p.afterAt > p.at('remount-root-ro'), `${name}: after pivot_root and the read-only binds`);
+    assert.is(p.at('private-mount-of') >= 0, (after & MS_SHARED) !== 0, `${name}: the rootfs's own mount made private only for shared`);
+  }
 });
 
 test('a namespace with a path is joined', () => {

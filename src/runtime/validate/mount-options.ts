@@ -142,10 +142,9 @@ export function parseMountOptions(options: string[] | undefined): MountOptions {
 }
 
 /**
- * The propagation to set on / of the container's mount namespace before the
- * rootfs is mounted. Like runc, an unset (or empty) linux.rootfsPropagation
- * means MS_SLAVE|MS_REC: host mounts still propagate in, but nothing the
- * container mounts leaks out to the host.
+ * linux.rootfsPropagation as mount(2) flags, applied to the container's / after
+ * pivot_root. Like runc, an unset (or empty) value means MS_SLAVE|MS_REC: host
+ * mounts still propagate in, but nothing the container mounts leaks out.
  */
 export function rootfsPropagationFlags(name?: string): number {
   if (name === undefined || name === '') return MS_SLAVE | MS_REC;
@@ -156,4 +155,23 @@ export function rootfsPropagationFlags(name?: string): number {
     });
   }
   return flags;
+}
+
+/**
+ * How / of the new mount namespace is prepared before the rootfs bind, for a
+ * given rootfsPropagation (flags from rootfsPropagationFlags). Two kernel rules
+ * decide: pivot_root refuses a shared / or a shared parent of the new root
+ * (EINVAL), and an unbindable mount cannot be bound (the rootfs bind). So:
+ * - slave (the default): / recursively slave, as runc does;
+ * - private, unbindable: / recursively private; unbindable is applied after
+ *   pivot_root;
+ * - shared: / itself private and the rootfs's own mount private, the rest
+ *   left as unshare(2) copied it, so a bind of a shared host directory stays
+ *   in the host's peer group (both ways, Kubernetes' Bidirectional); shared is
+ *   applied after pivot_root.
+ */
+export function rootPreparation(flags: number): { root: number; privateRootfsMount: boolean } {
+  if (flags & MS_SHARED) return { root: MS_PRIVATE, privateRootfsMount: true };
+  if (flags & MS_SLAVE) return { root: MS_SLAVE | MS_REC, privateRootfsMount: false };
+  return { root: MS_PRIVATE | MS_REC, privateRootfsMount: false };
 }
