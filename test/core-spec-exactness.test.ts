@@ -3,11 +3,12 @@
 // unbindable the rootfs bind) and gives / the propagation asked for; an
 // `rshared` bind of a shared host directory propagates both ways (Kubernetes'
 // Bidirectional mounts) without anything else of the container reaching the
-// host; linux.devices nodes are made under a deny-all device cgroup rule.
+// host; linux.devices nodes are made under a deny-all device cgroup rule; a
+// config without a mount namespace (or without any) inherits the runtime's.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { leftovers, sandbox, TSRUN, uniqueId, waitFor } from './lib/tsrun.ts';
@@ -127,6 +128,48 @@ test('linux.devices are made under a deny-all device rule; the rule still denies
   }, 'ls -l /dev/kmsg-copy | awk \'{print $1, $5, $6}\'; head -c1 /dev/kmsg-copy 2>&1 >/dev/null | grep -o "Operation not permitted"; head -c1 /dev/zero | wc -c');
   assert.is(r.exitCode, 0, r.stderr);
   assert.is(r.stdout, 'crw------- 1, 11\nOperation not permitted\n1', 'the node exists, reading it is denied, /dev/zero still works');
+});
+
+/** The default config without a mount namespace and what needs one. */
+function noMountNamespace(c: Config, keep: string[]): void {
+  c.linux!.namespaces = c.linux!.namespaces!.filter((ns) => keep.includes(ns.type));
+  c.mounts = [];
+  c.root = { path: sb.rootfs, readonly: false };
+  c.linux!.maskedPaths = [];
+  c.linux!.readonlyPaths = [];
+  if (!keep.includes('uts')) delete c.hostname;
+}
+
+test('no mount namespace: the container inherits tsrun\'s, with a warning; chroot into the rootfs, nothing mounted; exec enters the same root', async () => {
+  const mountsBefore = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length;
+  const id = uniqueId('nomnt');
+  const bundle = sb.bundle((c) => noMountNamespace(c, ['pid', 'network', 'ipc', 'uts']));
+  const r = await sb.tsrun(['run', '-d', '--bundle', bundle, id]);
+  assert.is(r.exitCode, 0, r.stderr);
+  assert.match(r.stderr, 'warning: /linux/namespaces has no mount namespace: the container shares tsrun\'s (the host\'s)');
+  const pid = JSON.parse((await sb.tsrun(['state', id])).stdout).pid;
+  assert.is(readlinkSync(`/proc/${pid}/ns/mnt`), readlinkSync('/proc/self/ns/mnt'), 'the mount namespace is the runtime\'s');
+  assert.is.not(readlinkSync(`/proc/${pid}/ns/pid`), readlinkSync('/proc/self/ns/pid'), 'the listed ones are its own');
+  assert.is(readlinkSync(`/proc/${pid}/root`), realpathSync(sb.rootfs), 'its root is the rootfs (chroot)');
+  const ex = await sb.tsrun(['exec', id, 'sh', '-c', 'ls /; readlink /proc/self/root 2>/dev/null || echo no-proc']);
+  assert.is(ex.exitCode, 0, ex.stderr);
+  assert.ok(ex.stdout.split('\n').includes('bin') && !ex.stdout.split('\n').includes('work'), `exec sees the rootfs: ${ex.stdout}`);
+  assert.is(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length, mountsBefore, 'nothing was mounted on the host');
+  assert.is((await sb.tsrun(['delete', '-f', id])).exitCode, 0);
+});
+
+test('no namespace listed at all: every one is inherited; mounts without a mount namespace are refused by name, nothing left', async () => {
+  const r = await run((c) => noMountNamespace(c, []), 'echo fine');
+  assert.is(r.exitCode, 0, r.stderr);
+  assert.is(r.stdout, 'fine');
+  const id = uniqueId('nomnt-refused');
+  const bad = await sb.tsrun(['create', '--bundle', sb.bundle((c) => {
+    noMountNamespace(c, ['pid']);
+    c.mounts = [{ destination: '/proc', type: 'proc', source: 'proc' }];
+  }), id]);
+  assert.is.not(bad.exitCode, 0);
+  assert.match(bad.stderr, '/mounts: needs a mount namespace (add {"type": "mount"} to linux.namespaces): without one they would be mounted in the host\'s mount namespace');
+  assert.not.ok(existsSync(join(sb.root, id)));
 });
 
 test('nothing is left behind', async () => {

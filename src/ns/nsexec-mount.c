@@ -31,9 +31,11 @@ static const char *rootfs_path;
 
 enum create_mode { EXISTING, MAKE_DIRS, MAKE_FILE };
 
-void rootfs_open(const char *rootfs) {
+/* rootfs PATH binds it first; rootfs-open PATH (no mount namespace of our
+ * own: nothing may be mounted) only opens it. */
+void rootfs_open(const char *rootfs, int bind) {
   /* A bind of the rootfs onto itself makes it a mount point for pivot_root. */
-  if (mount(rootfs, rootfs, "bind", MS_BIND | MS_REC, NULL) < 0) fail(errno, "bind rootfs %s", rootfs);
+  if (bind && mount(rootfs, rootfs, "bind", MS_BIND | MS_REC, NULL) < 0) fail(errno, "bind rootfs %s", rootfs);
   rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) fail(errno, "open rootfs %s", rootfs);
   rootfs_path = rootfs;
@@ -223,6 +225,16 @@ void op_pivot(const struct step *s, int no_pivot) {
   }
   if (chdir("/") < 0) fail(errno, "chdir /");
   close(rootfd);
+  rootfd = -1;
+}
+
+/* enter-root PATH: chroot without pivot_root or MS_MOVE, for a container in
+ * the runtime's mount namespace (a pivot or move there would be the host's). */
+void op_enter_root(const struct step *s) {
+  if (chdir(s->argv[0]) < 0) fail(errno, "chdir %s", s->argv[0]);
+  if (chroot(".") < 0) fail(errno, "chroot %s", s->argv[0]);
+  if (chdir("/") < 0) fail(errno, "chdir /");
+  if (rootfd >= 0) close(rootfd);
   rootfd = -1;
 }
 

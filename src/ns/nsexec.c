@@ -245,7 +245,9 @@ int main(int argc, char **argv) {
       if (mount(NULL, s->argv[0], NULL, (unsigned long)arg_ll(s, 1), NULL) < 0) fail(errno, "set propagation of %s", s->argv[0]);
     }
     else if (!strcmp(op, "private-mount-of")) op_private_mount_of(s);
-    else if (!strcmp(op, "rootfs")) rootfs_open(s->argv[0]);
+    else if (!strcmp(op, "rootfs")) rootfs_open(s->argv[0], 1);
+    else if (!strcmp(op, "rootfs-open")) rootfs_open(s->argv[0], 0);
+    else if (!strcmp(op, "enter-root")) op_enter_root(s);
     else if (!strcmp(op, "mount")) op_mount(s);
     else if (!strcmp(op, "mknod")) op_mknod(s);
     else if (!strcmp(op, "mkdir")) op_mkdir(s);

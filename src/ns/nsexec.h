@@ -24,7 +24,8 @@ void write_all(int fd, const char *buf, size_t len);
 long long arg_ll(const struct step *s, int i);
 
 /* nsexec-mount.c: the rootfs, resolved safely inside root.path. */
-void rootfs_open(const char *rootfs);
+void rootfs_open(const char *rootfs, int bind);
+void op_enter_root(const struct step *s);
 void op_mount(const struct step *s);
 void op_mknod(const struct step *s);
 void op_mkdir(const struct step *s);

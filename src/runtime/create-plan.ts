@@ -84,21 +84,29 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   // 4. The rootfs and the config's mounts, resolved inside the rootfs. Until
   //    pivot_root, / is slave or private (pivot_root refuses a shared one, the
   //    rootfs bind an unbindable one); the configured propagation comes after.
+  //    Without a mount namespace of its own the container shares the host's:
+  //    the rootfs is only opened (for the cwd) and entered with chroot, and
+  //    nothing is mounted or created (validation refused mounts and devices).
+  const ownMounts = (config.linux?.namespaces ?? []).some((ns) => ns.type === 'mount');
   const rootPropagation = rootfsPropagationFlags(config.linux?.rootfsPropagation);
-  const prepare = rootPreparation(rootPropagation);
-  plan.push(step('propagation', ['/', prepare.root], { what: 'set mount propagation of / before pivot_root' }));
-  if (prepare.privateRootfsMount) plan.push(step('private-mount-of', [input.rootfs], { what: `make the mount of ${JSON.stringify(input.rootfs)} private` }));
-  plan.push(step('rootfs', [input.rootfs], { what: `bind rootfs ${JSON.stringify(input.rootfs)}` }));
-  for (const m of config.mounts ?? []) plan.push(...mountSteps(m, input));
-  // 5. Devices and the /dev links every program expects.
-  const configured = new Set((config.linux?.devices ?? []).map((d) => d.path));
-  for (const [path, major, minor] of DEFAULT_DEVICES) {
-    if (!configured.has(path)) plan.push(step('mknod', [path, 'c', major, minor, 0o666, 0, 0], { what: `create device ${path}` }));
+  if (ownMounts) {
+    const prepare = rootPreparation(rootPropagation);
+    plan.push(step('propagation', ['/', prepare.root], { what: 'set mount propagation of / before pivot_root' }));
+    if (prepare.privateRootfsMount) plan.push(step('private-mount-of', [input.rootfs], { what: `make the mount of ${JSON.stringify(input.rootfs)} private` }));
+    plan.push(step('rootfs', [input.rootfs], { what: `bind rootfs ${JSON.stringify(input.rootfs)}` }));
+    for (const m of config.mounts ?? []) plan.push(...mountSteps(m, input));
+    // 5. Devices and the /dev links every program expects.
+    const configured = new Set((config.linux?.devices ?? []).map((d) => d.path));
+    for (const [path, major, minor] of DEFAULT_DEVICES) {
+      if (!configured.has(path)) plan.push(step('mknod', [path, 'c', major, minor, 0o666, 0, 0], { what: `create device ${path}` }));
+    }
+    for (const d of config.linux?.devices ?? []) {
+      plan.push(step('mknod', [d.path, d.type === 'u' ? 'c' : d.type, d.major ?? 0, d.minor ?? 0, d.fileMode ?? 0o666, d.uid ?? 0, d.gid ?? 0], { what: `create device ${d.path}` }));
+    }
+    for (const [target, link] of DEV_LINKS) plan.push(step('symlink', [target, link], { what: `link ${link}` }));
+  } else {
+    plan.push(step('rootfs-open', [input.rootfs], { what: `open rootfs ${JSON.stringify(input.rootfs)}` }));
   }
-  for (const d of config.linux?.devices ?? []) {
-    plan.push(step('mknod', [d.path, d.type === 'u' ? 'c' : d.type, d.major ?? 0, d.minor ?? 0, d.fileMode ?? 0o666, d.uid ?? 0, d.gid ?? 0], { what: `create device ${d.path}` }));
-  }
-  for (const [target, link] of DEV_LINKS) plan.push(step('symlink', [target, link], { what: `link ${link}` }));
   // 6. Names and namespaced sysctls, written now that we are in the new
   //    namespaces (the /proc/sys files follow the writer's namespaces).
   if (config.hostname !== undefined) plan.push(step('hostname', [config.hostname], { what: `set hostname ${JSON.stringify(config.hostname)}` }));
@@ -117,14 +125,15 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   plan.push(step('listen', [input.stateDir], { what: 'create the start barrier' }));
   if (input.init) plan.push(step('init-memfd', [input.init.path], { what: `load ${input.init.path}` }));
   if (proc.cwd !== '/') plan.push(step('mkdir', [proc.cwd], { what: `create cwd ${JSON.stringify(proc.cwd)}` }));
-  plan.push(step(input.noPivot ? 'chroot' : 'pivot', [input.rootfs], { what: `${input.noPivot ? 'chroot' : 'pivot_root'} into ${JSON.stringify(input.rootfs)}` }));
+  if (!ownMounts) plan.push(step('enter-root', [input.rootfs], { what: `chroot into ${JSON.stringify(input.rootfs)}` }));
+  else plan.push(step(input.noPivot ? 'chroot' : 'pivot', [input.rootfs], { what: `${input.noPivot ? 'chroot' : 'pivot_root'} into ${JSON.stringify(input.rootfs)}` }));
   for (const p of config.linux?.maskedPaths ?? []) plan.push(step('mask', [p], { what: `mask ${p}` }));
   for (const p of config.linux?.readonlyPaths ?? []) plan.push(step('readonly', [p], { what: `make ${p} read-only` }));
   if (config.root.readonly) plan.push(step('remount-root-ro', [], { what: 'remount / read-only' }));
   // The configured propagation of /, then each mount's own (which wins over a
   // recursive one of /): after pivot_root, which refuses a shared /, and after
   // the masks and read-only binds, which an unbindable mount would refuse.
-  plan.push(step('propagation', ['/', rootPropagation], { what: `set mount propagation of / to ${config.linux?.rootfsPropagation || 'rslave'}` }));
+  if (ownMounts) plan.push(step('propagation', ['/', rootPropagation], { what: `set mount propagation of / to ${config.linux?.rootfsPropagation || 'rslave'}` }));
   for (const m of config.mounts ?? []) {
     const { propagation } = parseMountOptions(m.options);
     if (propagation) plan.push(step('propagation', [m.destination, propagation], { what: `set propagation of ${m.destination}` }));

@@ -10,7 +10,7 @@ import type { Context } from './context.ts';
 import { buildCreatePlan } from './create-plan.ts';
 import { decideInit } from './init-options.ts';
 import { RuntimeError } from './errors.ts';
-import { loadConfig } from './load-config.ts';
+import { configWarnings, loadConfig } from './load-config.ts';
 import type { Device, HookKind, Resources } from './oci-types.ts';
 import { OCI_VERSION } from './oci-types.ts';
 import { ALWAYS_ALLOWED_DEVICES } from './default-spec.ts';
@@ -40,6 +40,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
   // 1. Validate: the id, the config (schema, semantics, sysctls), the resources.
   validateId(id);
   const { config, bundle, rootfs } = loadConfig(opts.bundle);
+  for (const w of configWarnings(config)) ctx.log.warn(`warning: ${w}`);
   if (config.process?.terminal && !opts.consoleSocket && !opts.monitor) {
     throw new RuntimeError('ERR_CONFIG', '/process/terminal: a terminal needs --console-socket', {
       hint: 'set process.terminal to false, or pass --console-socket',

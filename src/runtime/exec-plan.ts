@@ -22,6 +22,9 @@ export interface ExecInput {
   preserveFds: number;
   /** v1 "tasks" files the process joins itself (see create-plan.ts); empty on v2. */
   cgroupTasks?: string[];
+  /** The container's root to chroot into when its mount namespace is ours (a
+   *  config without one: the container was entered with chroot). */
+  root?: string;
 }
 
 export function buildExecPlan(input: ExecInput): PlanStep[] {
@@ -31,6 +34,7 @@ export function buildExecPlan(input: ExecInput): PlanStep[] {
     const type = NS_TYPE[name] ?? name;
     plan.push(step('setns', [path, CLONE_FLAGS[type] ?? 0], { what: `join the container's ${type} namespace` }));
   }
+  if (input.root) plan.push(step('enter-root', [input.root], { what: 'enter the container\'s root' }));
   plan.push(step('fork', [input.monitor ? 1 : 0], { what: 'fork the process' }));
   plan.push(step('wait-go'));
   if (input.cgroupTasks?.length) plan.push(step('cgroup-join', [], { what: 'join the container\'s cgroup' }));

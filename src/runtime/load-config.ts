@@ -39,11 +39,15 @@ export function loadConfig(bundleDir: string): LoadedConfig {
   const cfg = config as Config;
   validateSemantics(cfg, bundle);
   if (!cfg.process) throw new RuntimeError('ERR_CONFIG', `${file}: /process: is required to create a container`, { path: file });
-  if (!cfg.linux?.namespaces?.some((ns) => ns.type === 'mount')) {
-    throw new RuntimeError('ERR_CONFIG', `${file}: /linux/namespaces: a mount namespace is required`, {
-      hint: 'add {"type": "mount"}: tsrun sets up the rootfs in the container\'s own mount namespace',
-    });
-  }
   if (cfg.linux?.sysctl && Object.keys(cfg.linux.sysctl).length > 0) validateSysctls(cfg.linux.sysctl, namespaceFacts(cfg));
   return { config: cfg, bundle, rootfs: rootfsPath(cfg, bundle) };
+}
+
+/** What create warns about a config it accepts. */
+export function configWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (!config.linux?.namespaces?.some((ns) => ns.type === 'mount')) {
+    warnings.push('/linux/namespaces has no mount namespace: the container shares tsrun\'s (the host\'s) and its root is entered with chroot, nothing is mounted (add {"type": "mount"} for a container of its own)');
+  }
+  return warnings;
 }

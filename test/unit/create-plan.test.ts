@@ -80,6 +80,20 @@ test('rootfsPropagation: / slave or private until pivot_root, the configured val
   }
 });
 
+test('without a mount namespace: the rootfs is only opened and entered with chroot; nothing mounted, made or propagated', () => {
+  const o = ops(input((i) => {
+    i.config.linux!.namespaces = [{ type: 'pid' }];
+    i.config.mounts = [];
+    i.config.linux!.maskedPaths = [];
+    i.config.linux!.readonlyPaths = [];
+    i.config.root.readonly = false;
+  }));
+  for (const op of ['propagation', 'private-mount-of', 'rootfs', 'mount', 'mknod', 'symlink', 'pivot', 'chroot', 'mask', 'readonly', 'remount-root-ro']) assert.not.ok(o.includes(op), op);
+  assert.ok(o.indexOf('rootfs-open') < o.indexOf('enter-root') && o.indexOf('enter-root') < o.indexOf('barrier'));
+  const exec = buildExecPlan({ process: defaultSpec().process!, namespaces: [['pid', '/proc/9/ns/pid']], monitor: true, preserveFds: 0, root: '/proc/9/root' }).map((s) => s.op);
+  assert.is(exec.indexOf('enter-root'), exec.indexOf('fork') - 1, 'exec chroots into the container\'s root before the fork');
+});
+
 test('a namespace with a path is joined', () => {
   const plan = buildCreatePlan(input((i) => {
     i.config.linux!.namespaces = [{ type: 'mount' }, { type: 'network', path: '/proc/42/ns/net' }];

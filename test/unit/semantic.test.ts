@@ -165,6 +165,8 @@ test('id mappings need a user namespace; a new one needs mappings', () => {
 test('masked and read-only paths need a mount namespace', () => {
   const out = problems((c) => {
     c.linux!.namespaces = [{ type: 'pid' }];
+    c.mounts = [];
+    c.root.readonly = false;
     c.linux!.maskedPaths = ['/proc/kcore'];
     c.linux!.readonlyPaths = ['/proc/sys'];
   });
@@ -172,6 +174,25 @@ test('masked and read-only paths need a mount namespace', () => {
     '/linux/maskedPaths: needs a mount namespace (add {"type": "mount"} to linux.namespaces)',
     '/linux/readonlyPaths: needs a mount namespace (add {"type": "mount"} to linux.namespaces)',
   ]);
+});
+
+test('without a mount namespace: no mounts, devices, read-only root or rootfsPropagation (they would be the host\'s); nothing else is refused', () => {
+  const none = (c: Config) => {
+    c.linux!.namespaces = [];
+    delete c.hostname;
+    c.linux!.maskedPaths = [];
+    c.linux!.readonlyPaths = [];
+  };
+  const out = problems((c) => {
+    none(c);
+    c.root.readonly = true;
+    c.mounts = [{ destination: '/proc', type: 'proc', source: 'proc' }];
+    c.linux!.devices = [{ type: 'c', path: '/dev/x', major: 1, minor: 3 }];
+    c.linux!.rootfsPropagation = 'private';
+  });
+  assert.equal(out.map((p) => p.split(':')[0]), ['/mounts', '/linux/devices', '/root/readonly', '/linux/rootfsPropagation']);
+  assert.match(out[0]!, 'needs a mount namespace (add {"type": "mount"} to linux.namespaces): without one they would be mounted in the host\'s mount namespace and outlive the container');
+  assert.equal(problems((c) => { none(c); c.mounts = []; c.root.readonly = false; }), []);
 });
 
 test('memory.swap below memory.limit is refused; -1 and 0 are fine', () => {

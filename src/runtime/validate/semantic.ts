@@ -89,6 +89,18 @@ function checkNamespaceUsers(config: Config, namespaces: Set<string>, problems: 
       problems.push(`/linux/${field}: needs a mount namespace ${addNamespace('mount')}`);
     }
   }
+  // Without a mount namespace the container inherits the runtime's (as the
+  // spec says of any namespace not listed): tsrun enters the rootfs with
+  // chroot and mounts nothing. Mounts, nodes and remounts made there would
+  // land in the host's mount table and filesystem and outlive the container
+  // (runc makes them and leaves them behind), so they are refused.
+  if (!namespaces.has('mount')) {
+    const reason = (what: string) => `needs a mount namespace ${addNamespace('mount')}: without one ${what}`;
+    if (list(config.mounts).length > 0) problems.push(`/mounts: ${reason('they would be mounted in the host\'s mount namespace and outlive the container')}`);
+    if (list(config.linux?.devices).length > 0) problems.push(`/linux/devices: ${reason('the nodes would be created in the rootfs on the host')}`);
+    if (config.root?.readonly) problems.push(`/root/readonly: ${reason('the read-only remount would be the host\'s')}`);
+    if (config.linux?.rootfsPropagation) problems.push(`/linux/rootfsPropagation: ${reason('there is no container mount tree to set it on')}`);
+  }
 }
 
 function checkCapabilities(config: Config, problems: string[]): void {

@@ -37,7 +37,9 @@ export default async function exec(ctx: Context): Promise<number> {
   });
   const cgroup = c.cgroup();
   const cgroupTasks = selfJoinFiles(cgroup);
-  const plan = buildExecPlan({ process: proc, namespaces, consoleSocket, monitor: !detach, preserveFds: Number(ctx.options['preserve-fds'] ?? 0), cgroupTasks });
+  // A container without a mount namespace of its own was entered with chroot.
+  const root = namespaces.some(([name]) => name === 'mnt') ? undefined : `/proc/${c.state.pid}/root`;
+  const plan = buildExecPlan({ process: proc, namespaces, consoleSocket, monitor: !detach, preserveFds: Number(ctx.options['preserve-fds'] ?? 0), cgroupTasks, root });
   const helper = new NsHelper(plan, { preserveFds: Number(ctx.options['preserve-fds'] ?? 0) });
   const pid = Number(await helper.expect('pid'));
   if (cgroupTasks.length === 0) {
