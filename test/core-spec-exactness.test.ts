@@ -8,8 +8,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { leftovers, sandbox, TSRUN, uniqueId, waitFor } from './lib/tsrun.ts';
 import type { Config } from '../src/runtime/oci-types.ts';
@@ -33,16 +33,16 @@ test.after(async () => {
 const mountsUnder = (dir: string): string[] => readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
   .map((l) => l.split(' ')[4] ?? '').filter((p) => p === dir || p.startsWith(`${dir}/`));
 
-/** A shared host mount holding a bind of the busybox rootfs: what containerd's
- *  and podman's rootfs look like on a systemd machine, where / is shared. */
+/** The busybox rootfs as a plain directory in a shared host mount: what a
+ *  bundle's rootfs looks like on a systemd machine, where / is shared. */
 function sharedRootfs(): string {
   const holder = join(sb.dir, 'shared-holder');
-  if (existsSync(join(holder, 'rootfs', 'bin'))) return join(holder, 'rootfs');
-  mkdirSync(join(holder, 'rootfs'), { recursive: true });
-  mountHere(['--bind', holder, holder]);
+  const rootfs = join(holder, basename(sb.rootfs));
+  if (existsSync(join(rootfs, 'bin'))) return rootfs;
+  mkdirSync(holder);
+  mountHere(['--bind', dirname(sb.rootfs), holder]);
   execFileSync('mount', ['--make-shared', holder]);
-  mountHere(['--bind', sb.rootfs, join(holder, 'rootfs')]);
-  return join(holder, 'rootfs');
+  return rootfs;
 }
 
 async function run(edit: (c: Config) => void, script: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
@@ -67,6 +67,13 @@ test('every rootfsPropagation works and gives / what it asks for; nothing reache
     const r = await run((c) => { c.root = { path: rootfs, readonly: true }; c.linux!.rootfsPropagation = propagation as Propagation; }, ROOT_FIELDS);
     assert.is(r.exitCode, 0, `${propagation}: ${r.stderr}`);
     assert.match(r.stdout, want, `${propagation}: / has "${r.stdout}"`);
+  }
+  // root.path through a symlink: the mount made private must be the rootfs's, not the link's
+  const link = join(sb.dir, 'rootfs-link');
+  symlinkSync(rootfs, link);
+  for (const propagation of ['shared', 'rshared'] as const) {
+    const r = await run((c) => { c.root = { path: link, readonly: true }; c.linux!.rootfsPropagation = propagation; }, ROOT_FIELDS);
+    assert.is(r.exitCode, 0, `${propagation} through a link: ${r.stderr}`);
   }
   assert.equal(mountsUnder(holder), before, 'no mount of any container propagated to the host');
 });

@@ -207,13 +207,14 @@ test('kill-after then grace: a child ignoring TERM is killed after run.tsrun.ini
 test('opt-out gives runc semantics: the config process is PID 1', async () => {
   const r = await sb.tsrun(['run', '--bundle', sb.bundle((c) => {
     c.annotations = OPT_OUT;
-    c.process!.args = ['sh', '-c', 'echo $$; tr "\\0" " " < /proc/1/cmdline; echo; ls /proc | grep -c "^[0-9]"'];
+    c.process!.args = ['sh', '-c', 'echo $$; tr "\\0" " " < /proc/1/cmdline; echo; cat /proc/[0-9]*/comm | grep -c tsrun-init'];
   }), uniqueId('runc')]);
-  assert.is(r.exitCode, 0, r.stderr);
+  assert.is(r.exitCode, 1, `grep -c found nothing: ${r.stderr}`);
   const [self, pid1, count] = r.stdout.split('\n');
   assert.is(self, '1');
   assert.match(pid1!, /^sh -c echo/);
-  assert.is(count, '3', 'sh, plus ls and grep of the pipeline: no init');
+  // (a count of the pipeline's processes raced with their fork on a loaded machine)
+  assert.is(count, '0', 'no tsrun-init anywhere in the pid namespace');
   const id = uniqueId('runcpid');
   assert.is((await sb.tsrun(['run', '-d', '--bundle', sb.bundle((c) => { c.annotations = OPT_OUT; }), id])).exitCode, 0);
   const pid = await hostPid(id);

@@ -50,7 +50,9 @@ void rootfs_open(const char *rootfs, int bind) {
  * host, so the rootfs's own mount is made private here. */
 void op_private_mount_of(const struct step *s) {
   char path[PATH_MAX];
-  snprintf(path, sizeof path, "%s", s->argv[0]);
+  /* resolved first: climbing a path through a symlink would walk the mounts
+   * of the link's directory, not of the rootfs */
+  if (!realpath(s->argv[0], path)) fail(errno, "resolve %s", s->argv[0]);
   for (;;) {
     if (mount(NULL, path, NULL, MS_PRIVATE, NULL) == 0) return;
     if (errno != EINVAL || !strcmp(path, "/")) fail(errno, "make the mount of %s private", s->argv[0]);
