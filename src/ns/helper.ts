@@ -177,6 +177,15 @@ function signalNumber(signal: NodeJS.Signals | null): number {
 }
 
 
+/** The program lookup's sentence plus runc's words for the errno, which
+ *  podman maps to an exit status: "no such file or directory" (or "executable
+ *  file not found in $PATH") to 127, "permission denied" to 126. */
+export function lookupText(text: string, errno: number): string {
+  if (text.includes('executable file not found in $PATH')) return text;
+  const words = errno === 2 ? 'no such file or directory' : errno === 13 ? 'permission denied' : errnoText(errno);
+  return `${text}: ${words}`;
+}
+
 /** "error <step> <errno> <text>" → a RuntimeError whose message names what the step was about. */
 export function helperError(plan: PlanStep[], line: string): RuntimeError {
   const m = /^error (-?\d+) (\d+) (.*)$/.exec(line);
@@ -184,6 +193,7 @@ export function helperError(plan: PlanStep[], line: string): RuntimeError {
   const step = plan[Number(m[1])];
   const errno = Number(m[2]);
   const text = m[3] ?? '';
+  if (step?.op === 'lookup') return new RuntimeError('ERR_EXEC', lookupText(text, errno), { errno });
   if (step?.rawError) return new RuntimeError(step.op === 'hook' ? 'ERR_HOOK' : 'ERR_EXEC', text, { errno });
   // A text starting with "!" explains the failure better than the errno does.
   if (text.startsWith('!')) return new RuntimeError('ERR_SETUP', `${step?.what ?? step?.op}: ${text.slice(1)}`, { errno, op: step?.op });
