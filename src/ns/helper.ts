@@ -19,8 +19,13 @@
 //                                                                          bind <state>/start.sock,
 //                                                                          pivot_root, masks, rlimits,
 //                                                                          identity, caps, lookup
-//          ◀──────────────────────────────────────────────── "ready\n"    (IN, OUT closed)
-//  write state.json + pid file; exit                                       accept() on start.sock ...
+//          ◀──────────────────────────────────────────────── "ready\n"
+//  write state.json + pid file
+//  "0\n" (recorded) ───────────────────────────────────────────────────▶ (IN, OUT closed)
+//  exit                                                                    accept() on start.sock ...
+//                                                                          EOF instead of "recorded":
+//                                                                          tsrun died before anyone
+//                                                                          could find us: exit
 //
 //  tsrun start ── connect(start.sock) ─────────────────────────────────▶ startContainer hooks
 //          ◀──────────────────────────────── EOF (exec closed the CLOEXEC connection): started
@@ -32,7 +37,9 @@
 // destination, hook). A <text> starting with "!" is an explanation that
 // replaces the errno's (a mount path escaping the rootfs). After the barrier
 // the same line goes to the connection of `tsrun start`. EOF on OUT
-// without "ready" means the helper died.
+// without "ready" means the helper died. EOF on IN means tsrun died: every
+// wait for tsrun (wait-cgroup, wait-go, the barrier's "recorded") ends the
+// helper or the child then, so a killed create leaves no process behind.
 //
 // exec (src/runtime/exec-plan.ts) is the same up to "go": the helper joins the
 // container's namespaces, forks, and the child joins the cgroup after an empty
@@ -146,6 +153,11 @@ export class NsHelper {
 
   /** The cgroup exists and has its limits: the process may join it. */
   sendCgroupReady(): void {
+    this.toHelper.write(frame(''));
+  }
+
+  /** state.json is written: the container may wait at the barrier for as long as it takes. */
+  sendRecorded(): void {
     this.toHelper.write(frame(''));
   }
 
