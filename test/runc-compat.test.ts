@@ -3,6 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { leftovers, runCommand, sandbox, uniqueId, waitFor } from './lib/tsrun.ts';
 
@@ -89,6 +90,34 @@ const ours = async (args: string[]) => outcome(await sb.tsrun(args));
   for (const program of programs) await compare([['exec', id, program]], theirs, ours);
   await runcCommand(['delete', '--force', id]);
   assert.is((await sb.tsrun(['delete', '--force', id])).exitCode, 0);
+});
+
+(runc ? test : test.skip)('the command line as runc\'s: extra arguments refused, update --cpu-share accepted', async () => {
+  const id = uniqueId('cli');
+  const bundle = sb.bundle();
+  for (const run of [runcCommand, sb.tsrun]) assert.is((await run(['run', '-d', '--bundle', bundle, id])).exitCode, 0);
+  for (const args of [['delete', '-f', id, 'other'], ['kill', id, 'KILL', 'other'], ['state', id, 'other'], ['list', 'other']]) {
+    const [r, t] = [await runcCommand(args), await sb.tsrun(args)];
+    assert.is.not(r.exitCode, 0, `runc refuses ${args.join(' ')}`);
+    assert.is.not(t.exitCode, 0, `tsrun refuses ${args.join(' ')}`);
+    assert.match(t.stderr, /requires (exactly \d+ arguments?|a maximum of 2 arguments)/);
+  }
+  try {
+    for (const run of [runcCommand, sb.tsrun]) {
+      assert.is(JSON.parse((await run(['state', id])).stdout).status, 'running', 'the refused delete -f left it running');
+      const u = await run(['update', '--cpu-share', '512', id]);
+      assert.is(u.exitCode, 0, u.stderr);
+    }
+    // v1 "N:cpu,cpuacct:/path" (or "N:cpu:/path"): the hierarchy is mounted under its controllers' name.
+    const pid = JSON.parse((await sb.tsrun(['state', id])).stdout).pid;
+    const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]?.split(',').includes('cpu'));
+    if (line) {
+      const [, controllers, path] = line.split(':');
+      assert.is(readFileSync(join('/sys/fs/cgroup', controllers!, path!, 'cpu.shares'), 'utf8').trim(), '512');
+    }
+  } finally {
+    for (const run of [runcCommand, sb.tsrun]) await run(['delete', '-f', id]);
+  }
 });
 
 test('nothing is left behind', async () => {
