@@ -39,11 +39,11 @@ function cgroupDirs(id: string): string[] {
 type Outcome = 'before the claim' | 'creating' | 'created';
 
 /** Starts `tsrun create`, SIGKILLs it when `when` says so, then checks and cleans up what it left. */
-async function killCreate(when: { onLine: RegExp; delayMs?: number }): Promise<Outcome> {
+async function killCreate(when: { onLine: RegExp; delayMs?: number; verb?: 'create' | 'run' }): Promise<Outcome> {
   const id = uniqueId('crash');
   const marker = `TSRUN_CRASH_TEST=${id}`;
   const bundle = sb.bundle();
-  const child = spawn(TSRUN, ['--root', sb.root, '--debug', 'create', '--bundle', bundle, id], {
+  const child = spawn(TSRUN, ['--root', sb.root, '--debug', when.verb ?? 'create', '--bundle', bundle, id], {
     stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TSRUN_CRASH_TEST: id },
   });
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
@@ -70,7 +70,7 @@ async function killCreate(when: { onLine: RegExp; delayMs?: number }): Promise<O
     // Not recorded: nothing may wait for a start that can never come.
     assert.ok(await waitFor(() => marked(marker).length === 0, 10000, 50), `tsrun-nsexec exited by itself (${outcome}): ${marked(marker).join(' ')}`);
   } else {
-    assert.ok(['created', 'stopped'].includes(row!.status), row!.status);
+    assert.ok(['created', 'running', 'stopped'].includes(row!.status), row!.status);
   }
   const del = await sb.tsrun(['delete', '--force', id]);
   assert.is(del.exitCode, 0, del.stderr);
@@ -80,11 +80,14 @@ async function killCreate(when: { onLine: RegExp; delayMs?: number }): Promise<O
   return outcome;
 }
 
-test('killed at each step of create: list shows it, its processes exit, delete --force removes everything', async () => {
+test('killed at each step of create and run: list shows it, its processes exit, delete --force removes everything', async () => {
   const steps = [/validated/, /: pid \d+ in cgroup/, /: go\n/, /ready at the barrier/];
   const outcomes = [];
   for (const onLine of steps) outcomes.push(await killCreate({ onLine }));
   assert.equal(outcomes.slice(0, 3), ['creating', 'creating', 'creating'], 'a kill before the record leaves a "creating" container');
+  // A foreground run: tsrun-nsexec stays as the container's parent, ignoring the terminal's signals.
+  for (const onLine of steps) outcomes.push(await killCreate({ onLine, verb: 'run' }));
+  assert.equal(outcomes.slice(4, 7), ['creating', 'creating', 'creating'], 'the same for run');
 });
 
 test('killed at 30 random moments of create: never anything that delete --force cannot remove', async () => {
