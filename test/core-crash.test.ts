@@ -3,14 +3,15 @@
 // container (status creating); tsrun-nsexec and the container's process exit
 // by themselves once their tsrun is gone before the container was recorded;
 // `delete --force` ends whatever is left and removes the cgroup and the state.
-// Kills land at fixed points (each --debug step line of create) and at random
-// moments across a create's whole duration.
+// Kills land while a hook runs (a moment that cannot be missed), right after
+// each --debug step line of create, and at random moments across a create.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { leftovers, sandbox, TSRUN, uniqueId, waitFor } from './lib/tsrun.ts';
+import type { Config } from '../src/runtime/oci-types.ts';
 
 const sb = sandbox();
 test.after(async () => {
@@ -39,10 +40,20 @@ function cgroupDirs(id: string): string[] {
 type Outcome = 'before the claim' | 'creating' | 'created';
 
 /** Starts `tsrun create`, SIGKILLs it when `when` says so, then checks and cleans up what it left. */
-async function killCreate(when: { onLine: RegExp; delayMs?: number; verb?: 'create' | 'run' }): Promise<Outcome> {
+interface When {
+  /** Kill once tsrun has printed this --debug line (and delayMs more), or ... */
+  onLine?: RegExp;
+  delayMs?: number;
+  /** ... once a hook of `edit` has made this file: a moment that cannot be missed. */
+  onFile?: string;
+  verb?: 'create' | 'run';
+  edit?: (c: Config) => void;
+}
+
+async function killCreate(when: When): Promise<Outcome> {
   const id = uniqueId('crash');
   const marker = `TSRUN_CRASH_TEST=${id}`;
-  const bundle = sb.bundle();
+  const bundle = sb.bundle(when.edit);
   const child = spawn(TSRUN, ['--root', sb.root, '--debug', when.verb ?? 'create', '--bundle', bundle, id], {
     stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TSRUN_CRASH_TEST: id },
   });
@@ -54,11 +65,15 @@ async function killCreate(when: { onLine: RegExp; delayMs?: number; verb?: 'crea
   let armed = true;
   child.stderr!.on('data', (chunk: Buffer) => {
     text += chunk.toString();
-    if (!armed || !when.onLine.test(text)) return;
+    if (!armed || !when.onLine?.test(text)) return;
     armed = false;
     if (when.delayMs === undefined) kill();
     else setTimeout(kill, when.delayMs);
   });
+  if (when.onFile) {
+    assert.ok(await waitFor(() => existsSync(when.onFile!), 30000, 10), `the hook ran: ${text}`);
+    kill();
+  }
   await exited;
 
   const dir = join(sb.root, id);
@@ -80,14 +95,24 @@ async function killCreate(when: { onLine: RegExp; delayMs?: number; verb?: 'crea
   return outcome;
 }
 
-test('killed at each step of create and run: list shows it, its processes exit, delete --force removes everything', async () => {
+test('killed while a prestart or a createContainer hook runs (create and run): "creating", its processes exit by themselves, delete --force removes everything', async () => {
+  for (const verb of ['create', 'run'] as const) {
+    for (const kind of ['prestart', 'createContainer'] as const) {
+      const flag = join(sb.dir, `${verb}-${kind}-ran`);
+      // prestart runs as tsrun's child: it leaves once tsrun is gone. createContainer runs in the
+      // container's namespaces, from its process: that process goes on afterwards and finds tsrun gone.
+      const script = kind === 'prestart' ? `touch ${flag}; while kill -0 $PPID 2>/dev/null; do sleep 0.05; done` : `touch ${flag}; sleep 1`;
+      const outcome = await killCreate({ onFile: flag, verb, edit: (c) => { c.hooks = { [kind]: [{ path: '/bin/sh', args: ['sh', '-c', script] }] }; } });
+      assert.is(outcome, 'creating', `${verb}, killed in a ${kind} hook`);
+    }
+  }
+});
+
+test('killed right after each step of create and run: whatever the moment, nothing delete --force cannot remove', async () => {
   const steps = [/validated/, /: pid \d+ in cgroup/, /: go\n/, /ready at the barrier/];
-  const outcomes = [];
-  for (const onLine of steps) outcomes.push(await killCreate({ onLine }));
-  assert.equal(outcomes.slice(0, 3), ['creating', 'creating', 'creating'], 'a kill before the record leaves a "creating" container');
-  // A foreground run: tsrun-nsexec stays as the container's parent, ignoring the terminal's signals.
-  for (const onLine of steps) outcomes.push(await killCreate({ onLine, verb: 'run' }));
-  assert.equal(outcomes.slice(4, 7), ['creating', 'creating', 'creating'], 'the same for run');
+  for (const verb of ['create', 'run'] as const) {
+    for (const onLine of steps) await killCreate({ onLine, verb });
+  }
 });
 
 test('killed at 30 random moments of create: never anything that delete --force cannot remove', async () => {
