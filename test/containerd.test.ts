@@ -189,6 +189,38 @@ if (skip) {
     await removeTask(id);
   });
 
+  // What kubelet's StopContainer does through the CRI plugin: SIGTERM, and
+  // SIGKILL after the grace period; the shim itself sends `kill --all ID 9`
+  // once a task's PID 1 has exited. The shim takes a runtime error as "already
+  // gone" only when it says "container not running" (runc's words);
+  // anything else is "unknown error after kill" and the stop never completes.
+  test('a task whose PID 1 has exited: ctr task kill (TERM, KILL, --all) answers as with runc, and ctr task rm completes with the status', async () => {
+    const seen: Record<string, string[]> = {};
+    for (const [name, binary] of [['runc', 'runc'], ['tsrun', TSRUN]] as const) {
+      const id = uniqueId(`ctr-exited-${name}`);
+      // PID 1 exits on its own during the grace period SIGTERM started.
+      const r = await cd.ctr(['run', '-d', '--runc-binary', binary, image.name, id, 'sh', '-c', 'trap "exit 7" TERM; while :; do sleep 0.05; done']);
+      assert.is(r.exitCode, 0, r.stderr);
+      assert.ok(await waitFor(async () => (await tasks()).get(id)?.[1] === 'RUNNING', 10000, 50));
+      const term = await cd.ctr(['task', 'kill', id]);
+      assert.is(term.exitCode, 0, `${name}: ${term.stderr}`);
+      assert.ok(await waitFor(async () => (await tasks()).get(id)?.[1] === 'STOPPED', 10000, 50), `${name}: the trap ended PID 1`);
+      const kill = await cd.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+      const all = await cd.ctr(['task', 'kill', '--all', '-s', 'SIGKILL', id]);
+      const probe = await cd.ctr(['task', 'kill', '-s', '0', id]);
+      for (const x of [kill, all, probe]) assert.not.match(x.stderr, 'unknown error after kill', `${name}: ${x.stderr}`);
+      seen[name] = [kill, all, probe].map((x) => `${x.exitCode} ${x.stderr.replace(new RegExp(id, 'g'), 'ID').replace(/^.*level=\w+ msg="?/, '')}`);
+      const rm = await cd.ctr(['task', 'rm', id]);
+      assert.is(rm.exitCode, 0, `${name}: ${rm.stderr}`);
+      assert.match(rm.stderr, 'exit code 7');
+      assert.is((await cd.ctr(['containers', 'rm', id])).exitCode, 0);
+      // The shim's own `kill --all ID 9` after the exit must not have failed either.
+      const complaints = cd.log().split('\n').filter((l) => l.includes(id) && /failed to kill|unknown error/.test(l));
+      assert.equal(complaints, [], `${name}: the shim logged no kill failure`);
+    }
+    assert.equal(seen.tsrun, seen.runc, 'the same answers as runc');
+  });
+
   test('nothing is left behind: no tasks, containers, tsrun state, shims, cgroups, and the machine\'s containerd dirs untouched', async () => {
     assert.equal([...(await tasks()).keys()], []);
     const cs = await cd.ctr(['containers', 'ls', '-q']);

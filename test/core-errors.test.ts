@@ -5,7 +5,8 @@ import * as assert from 'uvu/assert';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { leftovers, sandbox, uniqueId } from './lib/tsrun.ts';
+import { leftovers, PROJECT, runCommand, sandbox, TSRUN, uniqueId } from './lib/tsrun.ts';
+import { execFileSync } from 'node:child_process';
 import type { Config } from '../src/runtime/oci-types.ts';
 
 const sb = sandbox();
@@ -109,6 +110,76 @@ test('bad ids and unknown verbs and options', async () => {
 
 test('a failing createContainer step (bad mount type) undoes everything', async () => {
   await refused((c) => { c.mounts!.push({ destination: '/x', type: 'nosuchfs', source: 'none' }); }, /mount "nosuchfs" on "\/x": no such device \(ENODEV\)/);
+});
+
+// runc's command line: what it refuses, tsrun refuses in one line (never an
+// "internal error" with a stack trace), and nothing is made or removed.
+const oneLine = (r: { exitCode: number; stderr: string }, expected: string | RegExp): void => {
+  assert.is.not(r.exitCode, 0);
+  assert.match(r.stderr, expected);
+  assert.is(r.stderr.split('\n').length, 1, `one line: ${r.stderr}`);
+  assert.not.match(r.stderr, 'internal error');
+};
+
+test('extra arguments are refused, as runc does ("delete -f a b" deleted a and exited 0)', async () => {
+  const a = uniqueId('extra');
+  assert.is((await sb.tsrun(['create', '--bundle', sb.bundle(), a])).exitCode, 0);
+  const del = await sb.tsrun(['delete', '-f', a, 'b']);
+  assert.is(del.exitCode, 2);
+  oneLine(del, '"tsrun delete" requires exactly 1 argument; unexpected "b"');
+  assert.is((await sb.tsrun(['state', a])).exitCode, 0, 'a is still there');
+  oneLine(await sb.tsrun(['kill', a, 'KILL', 'extra']), '"tsrun kill" requires a maximum of 2 arguments');
+  oneLine(await sb.tsrun(['list', 'x']), '"tsrun list" requires exactly 0 arguments');
+  assert.is((await sb.tsrun(['delete', '-f', a])).exitCode, 0);
+});
+
+test('a wrong --bundle, a config.json that is not a regular file, a missing example rootfs', async () => {
+  const id = uniqueId('bundle');
+  oneLine(await sb.tsrun(['create', '--bundle', '/does/not/exist', id]), 'bundle "/does/not/exist": no such directory');
+  const file = join(sb.dir, 'a-file');
+  writeFileSync(file, '');
+  oneLine(await sb.tsrun(['create', '--bundle', file, id]), `bundle "${file}": not a directory`);
+  // A FIFO: reading it would block until someone writes.
+  const fifoBundle = join(sb.dir, 'fifo-bundle');
+  mkdirSync(fifoBundle);
+  execFileSync('mkfifo', [join(fifoBundle, 'config.json')]);
+  oneLine(await sb.tsrun(['create', '--bundle', fifoBundle, id]), /read config ".*fifo-bundle\/config.json": not a regular file/);
+  // examples/busybox before make-rootfs.sh ran.
+  const example = join(sb.dir, 'busybox-example');
+  mkdirSync(example);
+  copyFileSync(join(PROJECT, 'examples/busybox/config.json'), join(example, 'config.json'));
+  copyFileSync(join(PROJECT, 'examples/busybox/make-rootfs.sh'), join(example, 'make-rootfs.sh'));
+  oneLine(await sb.tsrun(['create', '--bundle', example, id]), `does not exist (make it with ${example}/make-rootfs.sh)`);
+  assert.not.ok(existsSync(join(sb.root, id)));
+});
+
+test('a NUL byte in process.args is a validation error with its JSON path', async () => {
+  await refused((c) => { c.process!.args = ['sh', '-c', 'true\u0000false']; }, /config.json: \/process\/args\/2: must not contain a NUL byte/);
+});
+
+test('--pid-file in a missing directory is refused before anything is made', async () => {
+  const id = uniqueId('pidfile');
+  oneLine(await sb.tsrun(['create', '--bundle', sb.bundle(), '--pid-file', join(sb.dir, 'no/such/dir/pid'), id]), /--pid-file ".*no\/such\/dir\/pid": no such directory/);
+  assert.not.ok(existsSync(join(sb.root, id)), 'no state dir');
+  assert.equal(leftovers(sb.root), []);
+});
+
+test('delete on a read-only --root: one line, and the container is left as it was', async () => {
+  const root = join(sb.dir, 'ro-root');
+  mkdirSync(root);
+  const ts = (args: string[]) => runCommand(TSRUN, ['--root', root, ...args]);
+  const id = uniqueId('roroot');
+  assert.is((await ts(['run', '-d', '--bundle', sb.bundle(), id])).exitCode, 0);
+  execFileSync('mount', ['--bind', root, root]);
+  try {
+    execFileSync('mount', ['-o', 'remount,bind,ro', root]);
+    oneLine(await ts(['delete', '-f', id]), /remove state directory ".*": erofs \(--root .* is on a read-only file system\)/);
+    assert.match((await ts(['state', id])).stdout, '"status": "running"', 'nothing was killed');
+  } finally {
+    execFileSync('umount', [root]);
+  }
+  assert.is((await ts(['delete', '-f', id])).exitCode, 0);
+  assert.equal(leftovers(root), []);
 });
 
 test('nothing is left behind', async () => {

@@ -17,7 +17,7 @@ test('create stops at the barrier, start runs, the container stops by itself, de
   const id = uniqueId('life');
   const marker = join(sb.dir, 'started');
   const bundle = sb.bundle((c) => {
-    c.process!.args = ['sh', '-c', 'sleep 0.3'];
+    c.process!.args = ['sh', '-c', 'sleep 1']; // long enough for `state` to see it running on a loaded machine
   });
   const pidFile = join(sb.dir, `${id}.pid`);
   const created = await sb.tsrun(['create', '--bundle', bundle, '--pid-file', pidFile, id]);

@@ -64,6 +64,23 @@ test.after(async () => {
   assert.is((await podman(['ps', '-a', '--format', '{{.Names}}'])).stdout, '');
 });
 
+// podman maps a runtime's exec failure to an exit status by its words:
+// "no such file or directory" or "executable file not found in $PATH" → 127,
+// "permission denied" → 126 (runc gives the same statuses).
+(hasPodman ? test : test.skip)('a program that cannot be run: podman run and podman exec exit 127 (not found) and 126 (not executable), as with runc', async () => {
+  for (const [program, status] of [['/missing', 127], ['missing', 127], ['/etc/passwd', 126]] as const) {
+    const r = await podman(['run', '--rm', ...limits, image, program]);
+    assert.is(r.exitCode, status, `podman run ${program}: ${r.stderr}`);
+  }
+  const box = `${name}-exec`;
+  assert.is((await podman(['run', '-d', '--name', box, ...limits, image, 'sleep', '300'])).exitCode, 0);
+  for (const [program, status] of [['/missing', 127], ['missing', 127], ['/etc/passwd', 126]] as const) {
+    const r = await podman(['exec', box, program]);
+    assert.is(r.exitCode, status, `podman exec ${program}: ${r.stderr}`);
+  }
+  assert.is((await podman(['rm', '-f', '-t', '0', box])).exitCode, 0);
+});
+
 test('nothing is left behind', async () => {
   const ps = spawnSync('ps', ['-eo', 'args='], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes(work));
   assert.equal(ps, []);

@@ -19,8 +19,13 @@
 //                                                                          bind <state>/start.sock,
 //                                                                          pivot_root, masks, rlimits,
 //                                                                          identity, caps, lookup
-//          ◀──────────────────────────────────────────────── "ready\n"    (IN, OUT closed)
-//  write state.json + pid file; exit                                       accept() on start.sock ...
+//          ◀──────────────────────────────────────────────── "ready\n"
+//  write state.json + pid file
+//  "0\n" (recorded) ───────────────────────────────────────────────────▶ (IN, OUT closed)
+//  exit                                                                    accept() on start.sock ...
+//                                                                          EOF instead of "recorded":
+//                                                                          tsrun died before anyone
+//                                                                          could find us: exit
 //
 //  tsrun start ── connect(start.sock) ─────────────────────────────────▶ startContainer hooks
 //          ◀──────────────────────────────── EOF (exec closed the CLOEXEC connection): started
@@ -32,7 +37,9 @@
 // destination, hook). A <text> starting with "!" is an explanation that
 // replaces the errno's (a mount path escaping the rootfs). After the barrier
 // the same line goes to the connection of `tsrun start`. EOF on OUT
-// without "ready" means the helper died.
+// without "ready" means the helper died. EOF on IN means tsrun died: every
+// wait for tsrun (wait-cgroup, wait-go, the barrier's "recorded") ends the
+// helper or the child then, so a killed create leaves no process behind.
 //
 // exec (src/runtime/exec-plan.ts) is the same up to "go": the helper joins the
 // container's namespaces, forks, and the child joins the cgroup after an empty
@@ -149,6 +156,11 @@ export class NsHelper {
     this.toHelper.write(frame(''));
   }
 
+  /** state.json is written: the container may wait at the barrier for as long as it takes. */
+  sendRecorded(): void {
+    this.toHelper.write(frame(''));
+  }
+
   sendGo(stateCreating: string, stateCreated: string): void {
     this.toHelper.write(Buffer.concat([frame(stateCreating), frame(stateCreated)]));
   }
@@ -177,6 +189,15 @@ function signalNumber(signal: NodeJS.Signals | null): number {
 }
 
 
+/** The program lookup's sentence plus runc's words for the errno, which
+ *  podman maps to an exit status: "no such file or directory" (or "executable
+ *  file not found in $PATH") to 127, "permission denied" to 126. */
+export function lookupText(text: string, errno: number): string {
+  if (text.includes('executable file not found in $PATH')) return text;
+  const words = errno === 2 ? 'no such file or directory' : errno === 13 ? 'permission denied' : errnoText(errno);
+  return `${text}: ${words}`;
+}
+
 /** "error <step> <errno> <text>" → a RuntimeError whose message names what the step was about. */
 export function helperError(plan: PlanStep[], line: string): RuntimeError {
   const m = /^error (-?\d+) (\d+) (.*)$/.exec(line);
@@ -184,6 +205,7 @@ export function helperError(plan: PlanStep[], line: string): RuntimeError {
   const step = plan[Number(m[1])];
   const errno = Number(m[2]);
   const text = m[3] ?? '';
+  if (step?.op === 'lookup') return new RuntimeError('ERR_EXEC', lookupText(text, errno), { errno });
   if (step?.rawError) return new RuntimeError(step.op === 'hook' ? 'ERR_HOOK' : 'ERR_EXEC', text, { errno });
   // A text starting with "!" explains the failure better than the errno does.
   if (text.startsWith('!')) return new RuntimeError('ERR_SETUP', `${step?.what ?? step?.op}: ${text.slice(1)}`, { errno, op: step?.op });

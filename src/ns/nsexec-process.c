@@ -102,7 +102,12 @@ int op_init_memfd(const struct step *s) {
 static char resolved[4096];
 static int executable(const char *path) {
   struct stat st;
-  return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+  if (stat(path, &st) < 0) return 0;
+  if (!S_ISREG(st.st_mode)) {
+    errno = EACCES; /* a directory or a device: execve would say so too */
+    return 0;
+  }
+  return access(path, X_OK) == 0;
 }
 void op_lookup(const struct step *s) {
   const char *path = s->argv[0], *arg0 = s->argv[1];

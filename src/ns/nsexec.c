@@ -188,6 +188,13 @@ static void op_listen(const struct step *s) {
 
 static void op_barrier(void) {
   write_all(sync_out, "ready\n", 6);
+  /* tsrun answers once state.json is written. EOF instead means it died
+   * before recording us: nobody could ever start or delete this container,
+   * so it must not wait at the barrier holding its namespaces forever. */
+  size_t len;
+  char *recorded = read_blob(sync_in, &len);
+  if (!recorded) _exit(1);
+  free(recorded);
   close(sync_in);
   close(sync_out);
   sync_in = sync_out = -1;

@@ -30,6 +30,15 @@ function frozen(cgroup: () => Cgroup): boolean {
 
 export function requireStatus(id: string, status: Status, allowed: Status[], action: string): void {
   if (allowed.includes(status)) return;
-  throw new RuntimeError('ERR_STATUS', `cannot ${action} container ${JSON.stringify(id)}: it is ${status}`);
+  throw new RuntimeError('ERR_STATUS', `cannot ${action} container ${JSON.stringify(id)}: it is ${status}${runcWords(status, allowed)}`);
+}
+
+/** runc's words for the same refusal, which engines match on: containerd's
+ *  shim treats a kill or delete error as "already gone" only when it says
+ *  "container not running" (or "does not exist"), and its stop then completes. */
+function runcWords(status: Status, allowed: Status[]): string {
+  if (status === 'stopped' || (status === 'created' && !allowed.includes('created'))) return ' (container not running)';
+  if (allowed.length === 1 && allowed[0] === 'paused') return ' (container not paused)';
+  return '';
 }
 

@@ -2,14 +2,14 @@
 // before anything is made; from the moment the id is claimed, a failure
 // undoes what was made (process, cgroup, state directory) and still runs the
 // poststop hooks, so a failed create leaves nothing behind.
-import { renameSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { openCgroup, resourceProblems } from './cgroups/index.ts';
 import type { Cgroup } from './cgroups/types.ts';
 import type { Context } from './context.ts';
 import { buildCreatePlan } from './create-plan.ts';
 import { decideInit } from './init-options.ts';
-import { RuntimeError } from './errors.ts';
+import { RuntimeError, fromSystemError } from './errors.ts';
 import { configWarnings, loadConfig } from './load-config.ts';
 import type { Device, HookKind, Resources } from './oci-types.ts';
 import { OCI_VERSION } from './oci-types.ts';
@@ -46,12 +46,19 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
       hint: 'set process.terminal to false, or pass --console-socket',
     });
   }
+  if (opts.pidFile) checkPidFileDir(resolve(opts.pidFile));
   const { init, reason: initReason } = decideInit(config, rootfs, helperPath('tsrun-init'));
   const cgroup = openCgroup(config.linux?.cgroupsPath, id);
   const problems = resourceProblems(config.linux?.resources, cgroup.version);
   if (problems.length) throw new RuntimeError('ERR_CONFIG', problems.join('; '));
-  // 2. Claim the id: exactly one of two concurrent creates gets past here.
-  const dir = ctx.store.claim(id);
+  // 2. Claim the id: exactly one of two concurrent creates gets past here. The
+  //    first record names the cgroup, so whatever a kill of tsrun leaves from
+  //    here on, `delete --force` finds and removes.
+  const created = new Date().toISOString();
+  const dir = ctx.store.claim(id, {
+    ociVersion: OCI_VERSION, id, pid: 0, pidStartTime: '', bundle, rootfs, created, annotations: config.annotations,
+    cgroupsPath: cgroup.path, init: init !== null, creator: { pid: process.pid, startTime: liveStartTime(process.pid) ?? '' },
+  });
   let helper: NsHelper | undefined;
   let state: StoredState | undefined;
   const abort = (): void => undo(ctx, cgroup, state, helper, id);
@@ -83,7 +90,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     ctx.log.debug(`create ${id}: pid ${pid} in cgroup ${cgroup.path}`);
     state = {
       ociVersion: OCI_VERSION, id, pid, pidStartTime: liveStartTime(pid) ?? '', bundle, rootfs,
-      created: new Date().toISOString(), annotations: config.annotations, cgroupsPath: cgroup.path,
+      created, annotations: config.annotations, cgroupsPath: cgroup.path,
       hooks: { poststart: config.hooks?.poststart, poststop: config.hooks?.poststop }, init: init !== null,
       process: config.process,
     };
@@ -96,9 +103,11 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     ctx.log.debug(`create ${id}: go`);
     await helper.expect('ready');
     ctx.log.debug(`create ${id}: ready at the barrier`);
-    // 8. Record it: state.json, then the pid file callers wait for.
+    // 8. Record it: state.json, then the pid file callers wait for; then tell
+    //    the container it is recorded (without that, it exits when we die).
     ctx.store.save(state);
     if (opts.pidFile) writePidFile(resolve(opts.pidFile), pid);
+    helper.sendRecorded();
     return { state, helper, cgroup };
   } catch (err) {
     abort();
@@ -148,11 +157,31 @@ function undo(ctx: Context, cgroup: Cgroup, state: StoredState | undefined, help
   } catch (err) {
     ctx.log.warn(`warning: ${(err as Error).message}`);
   }
-  ctx.store.remove(id);
+  try {
+    ctx.store.remove(id);
+  } catch (err) {
+    ctx.log.warn(`warning: ${(err as Error).message}`);
+  }
 }
 
 export function writePidFile(file: string, pid: number): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, String(pid));
-  renameSync(tmp, file);
+  try {
+    writeFileSync(tmp, String(pid));
+    renameSync(tmp, file);
+  } catch (err) {
+    throw fromSystemError('ERR_PID_FILE', 'write --pid-file', file, err);
+  }
+}
+
+/** Checked before anything is made: the pid file is written only once the container exists. */
+export function checkPidFileDir(file: string): void {
+  const dir = dirname(file);
+  let ok = false;
+  try {
+    ok = statSync(dir).isDirectory();
+  } catch {
+    // missing: said below
+  }
+  if (!ok) throw new RuntimeError('ERR_PID_FILE', `--pid-file ${JSON.stringify(file)}: no such directory ${JSON.stringify(dir)}`);
 }

@@ -70,7 +70,10 @@ async function main(argv: string[]): Promise<number> {
       if (opts.debug && err.stack) log.debug(err.stack);
       return err.code === 'ERR_USAGE' ? 2 : 1;
     }
-    log.error(`internal error: ${(err as Error)?.stack ?? String(err)}`);
+    // Still one line: the stack trace only with --debug.
+    const e = err as NodeJS.ErrnoException;
+    log.error(e?.code && e.syscall ? `${e.syscall} ${e.path ? JSON.stringify(e.path) : ''}: ${e.message}`.replace('  ', ' ') : `internal error: ${e?.message ?? String(err)}`);
+    if (opts.debug && e?.stack) log.debug(e.stack);
     return 1;
   }
 }

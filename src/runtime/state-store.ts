@@ -2,7 +2,12 @@
 // and renamed, so readers never see half a file) and start.sock while the
 // container waits at the start barrier. Status is never stored: it is derived
 // from live facts each time it is read (see deriveStatus).
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+//
+// Crash safety: the id is claimed with a first record (`creator` set: who is
+// creating it, and the cgroup it will use) before anything is made, so a
+// tsrun killed at any moment of create leaves a container that `list` shows
+// as "creating" and `delete --force` can remove: processes, cgroup, directory.
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntimeError, fromSystemError } from './errors.ts';
 import type { Hooks, Process, State, Status } from './oci-types.ts';
@@ -27,6 +32,8 @@ export interface StoredState {
   init: boolean;
   /** The config's process: `exec` starts from it (env, cwd, user, capabilities). */
   process?: Process;
+  /** Set only in the first record, while `tsrun create` (this process) is making the container. */
+  creator?: { pid: number; startTime: string };
 }
 
 const ID_PATTERN = /^[\w+.-]+$/;
@@ -52,8 +59,9 @@ export class StateStore {
     return join(this.root, id);
   }
 
-  /** Claims the id: mkdir is atomic, so of two concurrent creates exactly one wins. */
-  claim(id: string): string {
+  /** Claims the id: mkdir is atomic, so of two concurrent creates exactly one
+   *  wins; the winner records at once what it is about to make. */
+  claim(id: string, first: StoredState): string {
     const dir = this.dir(id);
     mkdirSync(this.root, { recursive: true, mode: 0o711 });
     try {
@@ -66,6 +74,7 @@ export class StateStore {
       }
       throw fromSystemError('ERR_STATE', 'create state directory', dir, err);
     }
+    this.save(first);
     return dir;
   }
 
@@ -97,7 +106,7 @@ export class StateStore {
   /** Like load, but a container still being created is an error. */
   get(id: string): StoredState {
     const state = this.load(id);
-    if (!state) throw new RuntimeError('ERR_CREATING', `container ${JSON.stringify(id)} is still being created`);
+    if (!state || state.creator) throw new RuntimeError('ERR_CREATING', `container ${JSON.stringify(id)} is still being created`);
     return state;
   }
 
@@ -110,7 +119,24 @@ export class StateStore {
   }
 
   remove(id: string): void {
-    rmSync(this.dir(id), { recursive: true, force: true });
+    try {
+      rmSync(this.dir(id), { recursive: true, force: true });
+    } catch (err) {
+      // rmSync's own error has an empty code on EROFS (Node 24): access() names it.
+      throw this.unwritable(id) ?? fromSystemError('ERR_STATE', 'remove state directory', this.dir(id), err);
+    }
+  }
+
+  /** Why the state directory cannot be removed (a read-only --root), or null: checked before delete kills anything. */
+  unwritable(id: string): RuntimeError | null {
+    try {
+      accessSync(this.dir(id), constants.W_OK);
+      return null;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      const e = fromSystemError('ERR_STATE', 'remove state directory', this.dir(id), err);
+      return (err as NodeJS.ErrnoException).code === 'EROFS' ? new RuntimeError(e.code, e.message, { path: e.path, hint: `--root ${this.root} is on a read-only file system` }) : e;
+    }
   }
 
   startSocket(id: string): string {
@@ -124,7 +150,7 @@ export function isAlive(state: StoredState): boolean {
 
 /** created: waiting at the barrier; paused: frozen; stopped: init gone, a zombie, or its pid reused. */
 export function deriveStatus(store: StateStore, state: StoredState | null, isFrozen: () => boolean): Status {
-  if (!state) return 'creating';
+  if (!state || state.creator) return 'creating';
   if (!isAlive(state)) return 'stopped';
   if (existsSync(store.startSocket(state.id))) return 'created';
   return isFrozen() ? 'paused' : 'running';
@@ -142,6 +168,11 @@ export function publicState(state: StoredState, status: Status): State & { rootf
     created: state.created,
     annotations: state.annotations ?? {},
   };
+}
+
+/** A container whose directory exists but whose first record is not written yet. */
+export function creatingState(id: string): ReturnType<typeof publicState> {
+  return { ociVersion: OCI_VERSION, id, status: 'creating', pid: 0, bundle: '', rootfs: '', created: '', annotations: {} };
 }
 
 /** The state hooks receive on stdin (runtime.md): only the spec's fields. */

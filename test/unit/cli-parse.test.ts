@@ -39,4 +39,14 @@ test('errors name the option and the verb', () => {
   assert.throws(() => parseArgv(['create', '--preserve-fds', 'two', 'x']), /option --preserve-fds: "two" is not a number/);
 });
 
+test('extra positionals are refused as runc does; runc\'s --cpu-share spelling is accepted', () => {
+  assert.throws(() => parseArgv(['delete', '-f', 'a', 'b']), (e: Error) => e.message === '"tsrun delete" requires exactly 1 argument; unexpected "b"');
+  assert.throws(() => parseArgv(['kill', 'a', '9', 'x']), /requires a maximum of 2 arguments; unexpected "x"/);
+  assert.throws(() => parseArgv(['features', 'x']), /requires exactly 0 arguments/);
+  assert.equal(parseArgv(['kill', 'a', '9']).positionals, ['a', '9']);
+  assert.equal(parseArgv(['exec', 'a', 'sh', '-c', 'x']).positionals, ['a', 'sh', '-c', 'x'], 'exec takes a command');
+  assert.ok(parseArgv(['delete', '--help', 'a', 'b']).help, '--help wins');
+  assert.is(parseArgv(['update', '--cpu-share', '100', 'a']).options['cpu-shares'], '100');
+});
+
 test.run();

@@ -79,6 +79,14 @@ export function parseArgv(argv: string[]): ParsedArgs {
     }
     out.positionals.push(arg);
   }
+  const max = VERBS[out.verb ?? '']?.maxArgs;
+  if (max !== undefined && out.positionals.length > max && !out.help) {
+    // runc's words ("requires exactly 1 argument(s)"), and which arguments were too many.
+    const extra = out.positionals.slice(max).map((a) => JSON.stringify(a)).join(' ');
+    throw new RuntimeError('ERR_USAGE', `"tsrun ${out.verb}" requires ${max === 2 ? 'a maximum of 2 arguments' : `exactly ${max} argument${max === 1 ? '' : 's'}`}; unexpected ${extra}`, {
+      hint: `see tsrun ${out.verb} --help`,
+    });
+  }
   for (const [long, spec] of Object.entries({ ...GLOBAL_OPTIONS, ...(VERBS[out.verb ?? '']?.options ?? {}) })) {
     if (out.options[long] === undefined && spec.default !== undefined) out.options[long] = spec.default;
   }

@@ -19,6 +19,8 @@ export interface VerbSpec {
   options: Record<string, OptionSpec>;
   /** After this many positionals the rest is taken verbatim (exec ID CMD..., hook network up ...). */
   passthroughAfter?: number;
+  /** The most positionals the verb takes (runc refuses more, and so does tsrun); unset with passthroughAfter. */
+  maxArgs?: number;
 }
 
 export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
@@ -37,6 +39,7 @@ const bundle: OptionSpec = { type: 'string', alias: 'b', describe: 'bundle direc
 export const VERBS: Record<string, VerbSpec> = {
   create: {
     usage: 'create [options] ID',
+    maxArgs: 1,
     describe: 'create a container and stop it at the start barrier',
     options: {
       bundle,
@@ -47,20 +50,23 @@ export const VERBS: Record<string, VerbSpec> = {
       'preserve-fds': { type: 'number', describe: 'pass N extra fds (3..3+N-1) to the container', default: 0 },
     },
   },
-  start: { usage: 'start ID', describe: 'start a created container', options: {} },
-  state: { usage: 'state ID', describe: 'print the state of a container as JSON', options: {} },
+  start: { usage: 'start ID', maxArgs: 1, describe: 'start a created container', options: {} },
+  state: { usage: 'state ID', maxArgs: 1, describe: 'print the state of a container as JSON', options: {} },
   kill: {
     usage: 'kill [options] ID [SIGNAL]',
+    maxArgs: 2,
     describe: 'send a signal (default TERM) to the container\'s init',
     options: { all: { type: 'boolean', alias: 'a', describe: 'signal every process in the container\'s cgroup' } },
   },
   delete: {
     usage: 'delete [options] ID',
+    maxArgs: 1,
     describe: 'delete a stopped container and everything made for it',
     options: { force: { type: 'boolean', alias: 'f', describe: 'kill a running or paused container first' } },
   },
   run: {
     usage: 'run [options] ID',
+    maxArgs: 1,
     describe: 'create and start a container; in the foreground, wait and exit with its status',
     options: {
       bundle,
@@ -75,6 +81,7 @@ export const VERBS: Record<string, VerbSpec> = {
   },
   list: {
     usage: 'list [options]',
+    maxArgs: 0,
     describe: 'list containers',
     options: {
       format: { type: 'string', alias: 'f', describe: 'output format', choices: ['table', 'json'], default: 'table' },
@@ -83,6 +90,7 @@ export const VERBS: Record<string, VerbSpec> = {
   },
   spec: {
     usage: 'spec [options]',
+    maxArgs: 0,
     describe: 'write a default config.json for a busybox rootfs',
     options: {
       bundle: { ...bundle, describe: 'directory to write config.json in' },
@@ -92,6 +100,7 @@ export const VERBS: Record<string, VerbSpec> = {
   },
   signals: {
     usage: 'signals [options] ID',
+    maxArgs: 1,
     describe: 'decode the caught, ignored, blocked and pending signals of the container\'s PID 1',
     options: {
       pid: { type: 'number', describe: 'look at this process (its pid inside the container) instead of PID 1' },
@@ -104,11 +113,12 @@ export const VERBS: Record<string, VerbSpec> = {
     describe: 'list the host pids of the processes in the container',
     options: { format: { type: 'string', alias: 'f', describe: 'output format', choices: ['table', 'json'], default: 'table' } },
   },
-  pause: { usage: 'pause ID', describe: 'freeze every process of the container', options: {} },
-  resume: { usage: 'resume ID', describe: 'thaw a paused container', options: {} },
-  features: { usage: 'features', describe: 'print what this runtime supports (runtime-spec features.md)', options: {} },
+  pause: { usage: 'pause ID', maxArgs: 1, describe: 'freeze every process of the container', options: {} },
+  resume: { usage: 'resume ID', maxArgs: 1, describe: 'thaw a paused container', options: {} },
+  features: { usage: 'features', maxArgs: 0, describe: 'print what this runtime supports (runtime-spec features.md)', options: {} },
   events: {
     usage: 'events [options] ID',
+    maxArgs: 1,
     describe: 'print resource usage (--stats: once) or stream it with OOM events',
     options: {
       stats: { type: 'boolean', describe: 'print one stats object and exit' },
@@ -117,13 +127,14 @@ export const VERBS: Record<string, VerbSpec> = {
   },
   update: {
     usage: 'update [options] ID',
+    maxArgs: 1,
     describe: 'change the resource limits of a running container',
     options: {
       resources: { type: 'string', alias: 'r', describe: 'a JSON file with linux.resources, or - for stdin' },
       memory: { type: 'string', describe: 'memory limit in bytes (k, m, g suffixes allowed)' },
       'memory-swap': { type: 'string', describe: 'memory + swap limit in bytes; -1 for unlimited' },
       'memory-reservation': { type: 'string', describe: 'memory soft limit in bytes' },
-      'cpu-shares': { type: 'string', describe: 'relative CPU weight (v1 shares)' },
+      'cpu-shares': { type: 'string', alias: 'cpu-share', describe: 'relative CPU weight (v1 shares)' },
       'cpu-quota': { type: 'string', describe: 'CFS quota in microseconds per period; -1 for none' },
       'cpu-period': { type: 'string', describe: 'CFS period in microseconds' },
       'cpuset-cpus': { type: 'string', describe: 'CPUs the container may run on, e.g. 0-1' },
@@ -162,6 +173,7 @@ export const VERBS: Record<string, VerbSpec> = {
   },
   network: {
     usage: 'network add [options] MODE[,key=value...]',
+    maxArgs: 2,
     describe: 'add a network (hooks and a network namespace) to a bundle\'s config.json',
     options: { bundle },
   },

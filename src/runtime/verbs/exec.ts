@@ -7,7 +7,7 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import validateSchema from '../../../build/config-validator.mjs';
 import { loadContainer, requireStatus } from '../container.ts';
 import { positional, stringOption, type Context } from '../context.ts';
-import { selfJoinFiles, writePidFile } from '../create.ts';
+import { checkPidFileDir, selfJoinFiles, writePidFile } from '../create.ts';
 import { RuntimeError } from '../errors.ts';
 import { buildExecPlan, JOIN_ORDER } from '../exec-plan.ts';
 import { forwardSignals } from '../forward-signals.ts';
@@ -22,6 +22,8 @@ export default async function exec(ctx: Context): Promise<number> {
   const c = loadContainer(ctx, id);
   requireStatus(id, c.status, ctx.options['ignore-paused'] ? ['running', 'paused'] : ['running'], 'exec in');
   const proc = execProcess(ctx, c.state.process);
+  const pidFile = stringOption(ctx, 'pid-file');
+  if (pidFile) checkPidFileDir(resolve(pidFile));
   const detach = ctx.options.detach === true;
   const consoleSocket = stringOption(ctx, 'console-socket');
   if (proc.terminal && !consoleSocket && detach) {
@@ -53,7 +55,6 @@ export default async function exec(ctx: Context): Promise<number> {
   helper.sendGo('', '');
   const stopForwarding = detach ? () => {} : forwardSignals(pid);
   await helper.expectExec();
-  const pidFile = stringOption(ctx, 'pid-file');
   if (pidFile) writePidFile(resolve(pidFile), pid);
   if (detach) {
     helper.close();

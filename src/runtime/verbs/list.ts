@@ -2,16 +2,22 @@
 import { printOut } from '../cli/stdout.ts';
 import { loadContainer } from '../container.ts';
 import type { Context } from '../context.ts';
-import { publicState } from '../state-store.ts';
+import { creatingState, publicState } from '../state-store.ts';
 
 export default async function list(ctx: Context): Promise<number> {
   const rows = [];
   for (const id of ctx.store.ids()) {
     try {
+      const record = ctx.store.load(id);
+      if (!record || record.creator) {
+        // Being created, or what a killed create left: `delete --force` removes it.
+        rows.push(record ? publicState(record, 'creating') : creatingState(id));
+        continue;
+      }
       const c = loadContainer(ctx, id);
       rows.push(publicState(c.state, c.status));
     } catch {
-      // still being created, or deleted meanwhile
+      // deleted meanwhile
     }
   }
   if (ctx.options.quiet) {

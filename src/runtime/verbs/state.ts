@@ -2,14 +2,13 @@
 import { printOut } from '../cli/stdout.ts';
 import { loadContainer } from '../container.ts';
 import { positional, type Context } from '../context.ts';
-import { OCI_VERSION } from '../oci-types.ts';
-import { publicState, validateId } from '../state-store.ts';
+import { creatingState, publicState, validateId } from '../state-store.ts';
 
 export default async function state(ctx: Context): Promise<number> {
   const id = validateId(positional(ctx, 0, 'a container id'));
   const stored = ctx.store.load(id);
-  if (!stored) {
-    printOut(`${JSON.stringify({ ociVersion: OCI_VERSION, id, status: 'creating', pid: 0, bundle: '' }, null, 2)}\n`);
+  if (!stored || stored.creator) {
+    printOut(`${JSON.stringify(stored ? publicState(stored, 'creating') : creatingState(id), null, 2)}\n`);
     return 0;
   }
   const c = loadContainer(ctx, id);
