@@ -196,13 +196,31 @@ export function rlimitSteps(proc: Process): PlanStep[] {
     step('rlimit', [rlimitNumber(r.type) ?? -1, rlimitValue(r.soft), rlimitValue(r.hard)], { what: `set ${r.type} to ${r.soft}/${r.hard}` }));
 }
 
-/** Groups, gid, uid, then the five capability sets ("-": leave them as they are). */
+/** Groups, gid, uid, then the five capability sets ("-": leave them as they are).
+ *  The ambient set is reduced to what the kernel lets us raise: a capability
+ *  must be in both the permitted and the inheritable set (the unmodified
+ *  `runc spec` config lists ambient capabilities it does not make inheritable,
+ *  and runc runs it without them; ambientWarnings says which were dropped). */
 export function identityStep(proc: Process): PlanStep {
   const caps = proc.capabilities;
-  const hex = (names: string[] | undefined, field: string): string => capabilityMask(names, `/process/capabilities/${field}`).toString(16);
+  const mask = (names: string[] | undefined, field: string): bigint => capabilityMask(names, `/process/capabilities/${field}`);
   const capArgs = caps
-    ? [hex(caps.bounding, 'bounding'), hex(caps.effective, 'effective'), hex(caps.permitted, 'permitted'), hex(caps.inheritable, 'inheritable'), hex(caps.ambient, 'ambient')]
+    ? [mask(caps.bounding, 'bounding'), mask(caps.effective, 'effective'), mask(caps.permitted, 'permitted'), mask(caps.inheritable, 'inheritable'),
+      mask(caps.ambient, 'ambient') & mask(caps.inheritable, 'inheritable') & mask(caps.permitted, 'permitted')].map((m) => m.toString(16))
     : ['-', '-', '-', '-', '-'];
   const groups = proc.user.additionalGids?.length ? proc.user.additionalGids.join(',') : '-';
-  return step('identity', [proc.user.uid, proc.user.gid, groups, ...capArgs], { what: `switch to uid ${proc.user.uid} gid ${proc.user.gid}` });
+  return step('identity', [proc.user.uid, proc.user.gid, groups, ...capArgs], { what: `switch to uid ${proc.user.uid} gid ${proc.user.gid}`, detail: true });
+}
+
+/** The ambient capabilities that will not be raised, as runc words its warning. */
+export function ambientWarnings(proc: Process | undefined): string[] {
+  const caps = proc?.capabilities;
+  const inheritable = new Set(caps?.inheritable ?? []);
+  const permitted = new Set(caps?.permitted ?? []);
+  return (caps?.ambient ?? []).flatMap((name, i) => {
+    const missing = [inheritable.has(name) ? '' : 'inheritable', permitted.has(name) ? '' : 'permitted'].filter(Boolean);
+    return missing.length
+      ? [`/process/capabilities/ambient/${i}: can't raise ambient capability ${name}: it is not in the ${missing.join(' and ')} set (the process runs without it, as under runc)`]
+      : [];
+  });
 }

@@ -8,7 +8,7 @@ import { openCgroup, resourceProblems } from './cgroups/index.ts';
 import type { Cgroup } from './cgroups/types.ts';
 import type { Context } from './context.ts';
 import { DEFAULT_GRACE_SECONDS, GRACE_ANNOTATION, INIT_ANNOTATION, PGRP_ANNOTATION } from './annotations.ts';
-import { buildCreatePlan } from './create-plan.ts';
+import { ambientWarnings, buildCreatePlan } from './create-plan.ts';
 import { RuntimeError } from './errors.ts';
 import { loadConfig } from './load-config.ts';
 import type { Config, HookKind, Resources } from './oci-types.ts';
@@ -67,6 +67,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
       runtimeEnv: Object.entries(process.env).map(([k, v]) => `${k}=${v}`),
     });
     ctx.log.debug(`create ${id}: validated, plan of ${plan.length} steps`);
+    for (const w of ambientWarnings(config.process)) ctx.log.warn(`warning: ${w}`);
     // 4. The cgroup, made and limited before the container's process exists;
     //    on v1 the helper (or, in a foreground run, the child) joins it itself.
     cgroup.create();
