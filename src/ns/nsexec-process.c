@@ -85,24 +85,39 @@ void op_identity(const struct step *s) {
       fail(errno, "prctl(PR_CAP_AMBIENT_RAISE, %d)", cap);
 }
 
+/* A sealed, read-only memfd copy of the open file SRC (closed here), made
+ * executable. Nobody can write to it, whoever gets hold of it. */
+#define TSRUN_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+int sealed_copy(int src, const char *name) {
+  struct stat st;
+  if (fstat(src, &st) < 0) fail(errno, "fstat %s", name);
+  int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | 0x10U /* MFD_EXEC */);
+  if (fd < 0 && errno == EINVAL) fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) fail(errno, "memfd_create(%s)", name);
+  for (off_t off = 0; off < st.st_size;) {
+    ssize_t n = sendfile(fd, src, &off, (size_t)(st.st_size - off));
+    if (n <= 0) fail(n < 0 ? errno : EIO, "copy %s into a memfd", name);
+  }
+  if (fcntl(fd, F_ADD_SEALS, TSRUN_SEALS) < 0) fail(errno, "seal the copy of %s", name);
+  close(src);
+  return fd;
+}
+
+/* Whether FD is one of our sealed copies. */
+int is_sealed_copy(int fd) {
+  int seals = fcntl(fd, F_GET_SEALS);
+  return seals >= 0 && (seals & TSRUN_SEALS) == TSRUN_SEALS;
+}
+
 /* The init runs from a sealed memfd copy: /proc/1/exe in the container then
  * points at an object nobody can write, not at the host's binary (the class
- * of runc's CVE-2019-5736). tsrun-init is ~10 kB, so the copy is cheap. */
+ * of runc's CVE-2019-5736). tsrun-init is ~17 kB, so the copy is cheap. The
+ * plan opens it before joining any namespace, so no container process ever
+ * sees an fd of the host's binary in us. */
 int op_init_memfd(const struct step *s) {
   int src = open(s->argv[0], O_RDONLY | O_CLOEXEC);
   if (src < 0) fail(errno, "open init %s", s->argv[0]);
-  struct stat st;
-  if (fstat(src, &st) < 0) fail(errno, "stat init %s", s->argv[0]);
-  int fd = memfd_create("tsrun-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | 0x10U /* MFD_EXEC */);
-  if (fd < 0 && errno == EINVAL) fd = memfd_create("tsrun-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) fail(errno, "memfd_create");
-  for (off_t off = 0; off < st.st_size;) {
-    ssize_t n = sendfile(fd, src, &off, (size_t)(st.st_size - off));
-    if (n <= 0) fail(errno, "copy init");
-  }
-  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) fail(errno, "seal init");
-  close(src);
-  return fd;
+  return sealed_copy(src, "tsrun-init");
 }
 
 /* lookup PATH ARG0: fail at create time, as runc does, when the program is

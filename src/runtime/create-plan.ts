@@ -51,8 +51,11 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   const plan: PlanStep[] = [];
 
   // 1. A terminal's master goes to the caller's socket, and the cgroup's tasks
-  //    files are opened, while their host paths are still reachable.
+  //    files are opened, while their host paths are still reachable. The init
+  //    is copied into a sealed memfd before any container process can see us
+  //    holding the host's binary open.
   plan.push(...terminalSteps(proc.terminal === true, input), ...cgroupOpenSteps(input.cgroupTasks));
+  if (input.init) plan.push(step('init-memfd', [input.init.path], { what: `load ${input.init.path}` }));
   // 2. Namespaces: join the given paths first, then create the rest at once.
   //    A new cgroup namespace waits until tsrun has moved us into the cgroup.
   let unshare = 0;
@@ -103,10 +106,8 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   }
   // 7. createContainer hooks: container namespaces, host paths, before pivot_root.
   (config.hooks?.createContainer ?? []).forEach((h, i) => plan.push(hookStep('createContainer', i, h, input.runtimeEnv)));
-  // 8. The start barrier's socket must be bound while the state dir is reachable,
-  //    and the init copied into a sealed memfd while the host binary is.
+  // 8. The start barrier's socket must be bound while the state dir is reachable.
   plan.push(step('listen', [input.stateDir], { what: 'create the start barrier' }));
-  if (input.init) plan.push(step('init-memfd', [input.init.path], { what: `load ${input.init.path}` }));
   if (proc.cwd !== '/') plan.push(step('mkdir', [proc.cwd], { what: `create cwd ${JSON.stringify(proc.cwd)}` }));
   plan.push(step(input.noPivot ? 'chroot' : 'pivot', [input.rootfs], { what: `${input.noPivot ? 'chroot' : 'pivot_root'} into ${JSON.stringify(input.rootfs)}` }));
   // A mount's own propagation is set after pivot_root: pivot_root's clean-up

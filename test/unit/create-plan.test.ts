@@ -21,7 +21,7 @@ const ops = (i: PlanInput): string[] => buildCreatePlan(i).map((s) => s.op);
 
 test('the order of the checklist', () => {
   const o = ops(input());
-  const order = ['unshare', 'fork', 'wait-go', 'unshare', 'propagation', 'rootfs', 'mount', 'mknod', 'symlink', 'hostname', 'listen', 'init-memfd', 'pivot', 'mask', 'readonly', 'remount-root-ro', 'rlimit', 'umask', 'identity', 'no-new-privs', 'chdir', 'lookup', 'close-fds', 'barrier', 'exec'];
+  const order = ['init-memfd', 'unshare', 'fork', 'wait-go', 'unshare', 'propagation', 'rootfs', 'mount', 'mknod', 'symlink', 'hostname', 'listen', 'pivot', 'mask', 'readonly', 'remount-root-ro', 'rlimit', 'umask', 'identity', 'no-new-privs', 'chdir', 'lookup', 'close-fds', 'barrier', 'exec'];
   let at = -1;
   for (const op of order) {
     const next = o.indexOf(op, at + 1);
