@@ -299,7 +299,7 @@ int main(int argc, char **argv) {
       if (syscall(SYS_close_range, (unsigned)arg_ll(s, 0), ~0U, 4 /* CLOSE_RANGE_CLOEXEC */) < 0) fail(errno, "close_range");
     }
     else if (!strcmp(op, "exec")) op_exec(s, init_fd);
-    else fail(EINVAL, "unknown step %s", op);
+    else if (!op_attr(s)) fail(EINVAL, "unknown step %s", op);
   }
   fail(EINVAL, "plan ended without exec");
 }

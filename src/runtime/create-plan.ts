@@ -3,6 +3,7 @@
 // has the protocol); each step says what it is about, so a failure names the
 // mount, sysctl or hook that failed. Pure: no file system, no processes.
 import { isAbsolute, join, resolve } from 'node:path';
+import { attributeSteps, timeOffsetSteps } from './attr-plan.ts';
 import { capabilityMask } from './capabilities.ts';
 import type { Config, Hook, Mount, Process } from './oci-types.ts';
 import { rlimitNumber, rlimitValue } from './rlimits.ts';
@@ -65,6 +66,7 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
     else if (ns.type !== 'cgroup') unshare |= flag;
   }
   if (unshare) plan.push(step('unshare', [unshare], { what: 'create namespaces' }));
+  plan.push(...timeOffsetSteps(config.linux));
   // 3. The container's PID 1, in its cgroup before it runs anything. A write of
   //    a pid to cgroup.procs takes the kernel's global threadgroup lock, which
   //    costs an RCU grace period (~11 ms here); a single-threaded process that
@@ -121,7 +123,7 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   if (config.root.readonly) plan.push(step('remount-root-ro', [], { what: 'remount / read-only' }));
   // 9. The process: its terminal, limits, identity, capabilities, cwd, and the program itself.
   if (proc.terminal) plan.push(ptyStep(config));
-  plan.push(...rlimitSteps(proc));
+  plan.push(...rlimitSteps(proc), ...attributeSteps(proc, config.linux));
   plan.push(step('umask', [proc.user.umask ?? 0o022]));
   plan.push(identityStep(proc));
   if (proc.noNewPrivileges) plan.push(step('no-new-privs', [], { what: 'set no_new_privs' }));

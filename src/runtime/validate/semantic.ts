@@ -10,6 +10,7 @@ import { RuntimeError } from '../errors.ts';
 import type { Capabilities, Config, NamespaceType } from '../oci-types.ts';
 import { HOOK_KINDS } from '../oci-types.ts';
 import { isUnlimited, rlimitNumber } from '../rlimits.ts';
+import { unsupportedProblems } from './unsupported.ts';
 
 export type RootfsFact = 'dir' | 'missing' | 'not-dir';
 
@@ -168,6 +169,7 @@ export function semanticProblems(config: Config, facts: SemanticFacts): string[]
   checkCapabilities(config, problems);
   checkRlimits(config, problems);
   checkMemory(config, problems);
+  problems.push(...unsupportedProblems(config));
   return problems;
 }
 
