@@ -133,6 +133,7 @@ export interface Resources {
     swappiness?: number;
     disableOOMKiller?: boolean;
     useHierarchy?: boolean;
+    checkBeforeUpdate?: boolean;
   };
   cpu?: {
     shares?: number;

@@ -34,6 +34,9 @@ export function resourceProblems(resources: Resources | undefined, version: 1 | 
         out.push(`${P}/memory/swap: ${swap} needs memory.limit (swap counts memory plus swap)`);
       }
     }
+    if (mem.checkBeforeUpdate === true) {
+      out.push(`${P}/memory/checkBeforeUpdate: tsrun does not compare usage with a new limit (the kernel refuses a limit below usage with EBUSY on v1)`);
+    }
     const sw = mem.swappiness;
     if (sw !== undefined && (sw < 0 || sw > 100 || !Number.isInteger(sw))) {
       out.push(`${P}/memory/swappiness: ${sw} is outside 0 to 100`);
