@@ -60,18 +60,17 @@ test('linux: the namespaces tsrun creates, cgroup v1 and v2 without systemd, no 
   assert.equal(doc.linux.selinux, { enabled: false });
   assert.equal(doc.linux.intelRdt, { enabled: false });
   assert.equal(doc.linux.mountExtensions, { idmap: { enabled: false } });
-  assert.equal(doc.linux.netDevices, { enabled: false });
+  assert.equal(doc.linux.netDevices, { enabled: true });
   assert.ok(doc.linux.memoryPolicy.modes.includes('MPOL_BIND'));
   assert.ok(doc.linux.memoryPolicy.flags.includes('MPOL_F_STATIC_NODES'));
 });
 
-test('what features leaves out is refused naming the field: AppArmor, SELinux, Intel RDT, netDevices', async () => {
+test('what features leaves out is refused naming the field: AppArmor, SELinux, Intel RDT', async () => {
   const bundle = sb.bundle((c) => {
     c.process!.apparmorProfile = 'tsrun-test';
     c.process!.selinuxLabel = 'system_u:system_r:container_t:s0';
     c.linux!.mountLabel = 'system_u:object_r:container_file_t:s0';
     c.linux!.intelRdt = { closID: 'x' };
-    c.linux!.netDevices = { eth9: { name: 'eth0' } };
   });
   const r = await sb.tsrun(['run', '--bundle', bundle, uniqueId('refused')]);
   assert.is.not(r.exitCode, 0);
@@ -80,7 +79,6 @@ test('what features leaves out is refused naming the field: AppArmor, SELinux, I
   assert.match(r.stderr, /\/process\/selinuxLabel: (SELinux is not enabled on this host|tsrun does not apply SELinux labels)/);
   assert.match(r.stderr, /\/linux\/mountLabel: (SELinux is not enabled on this host|tsrun does not apply SELinux labels)/);
   assert.match(r.stderr, /\/linux\/intelRdt: (Intel RDT \(resctrl\) is not available on this host|tsrun does not implement Intel RDT)/);
-  assert.match(r.stderr, '/linux/netDevices: tsrun does not move network devices');
 });
 
 test('every listed namespace really is created: a container with all of them runs in its own', async () => {

@@ -81,11 +81,13 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     const pid = Number(await helper.expect('pid'));
     if (moveByPid && opts.monitor) cgroup.addProcess(pid);
     ctx.log.debug(`create ${id}: pid ${pid} in cgroup ${cgroup.path}`);
+    const netDevices = config.linux?.netDevices;
+    if (netDevices && Object.keys(netDevices).length) (await import('./net-devices.ts')).moveIn(netDevices, pid);
     state = {
       ociVersion: OCI_VERSION, id, pid, pidStartTime: liveStartTime(pid) ?? '', bundle, rootfs,
       created: new Date().toISOString(), annotations: config.annotations, cgroupsPath: cgroup.path,
       hooks: { poststart: config.hooks?.poststart, poststop: config.hooks?.poststop }, init: init !== null,
-      process: config.process,
+      process: config.process, netDevices: config.linux?.netDevices,
     };
     // 6. prestart and createRuntime hooks, in the runtime's namespaces.
     for (const kind of ['prestart', 'createRuntime'] as HookKind[]) {

@@ -27,6 +27,8 @@ export interface StoredState {
   init: boolean;
   /** The config's process: `exec` starts from it (env, cwd, user, capabilities). */
   process?: Process;
+  /** linux.netDevices, moved back to the host by delete. */
+  netDevices?: Record<string, { name?: string }>;
 }
 
 const ID_PATTERN = /^[\w+.-]+$/;

@@ -66,7 +66,7 @@ export const CONFIG_FIELDS: FieldEntry[] = [
   { path: '/linux/gidMappings', status: 'pending', how: 'user namespace id maps: the userns work of issue #10' },
   { path: '/linux/timeOffsets', status: 'applied', how: '/proc/self/timens_offsets after unshare(CLONE_NEWTIME), before the fork (create plan); refused without a new time namespace', sample: { boottime: { secs: 1 } } },
   { path: '/linux/devices', status: 'applied', how: 'mknod inside the rootfs (create plan)', sample: [{ type: 'c', path: '/dev/x', major: 1, minor: 3 }], plan: 'create' },
-  { path: '/linux/netDevices', status: 'refused', how: 'tsrun does not move network devices into a container', sample: { eth9: { name: 'eth0' } } },
+  { path: '/linux/netDevices', status: 'applied', how: 'ip link set ... netns PID name NAME once the process exists (net-devices.ts); moved back by delete while the container lives; refused naming the device when it does not exist' },
   { path: '/linux/cgroupsPath', status: 'applied', how: 'the container\'s cgroup (cgroups/)' },
   { path: '/linux/resources', status: 'applied', how: 'written to the cgroup before the process runs (cgroups/resources-v1.ts, resources-v2.ts)' },
   { path: '/linux/resources/memory/checkBeforeUpdate', status: 'refused', how: 'tsrun does not compare usage with a new limit', sample: true },

@@ -38,7 +38,7 @@ export function unsupportedProblems(config: Config): string[] {
     problems.push(`/linux/intelRdt: ${existsSync('/sys/fs/resctrl/schemata') ? 'tsrun does not implement Intel RDT' : 'Intel RDT (resctrl) is not available on this host'}`);
   }
   if (nonEmpty(linux?.resources?.rdma)) problems.push('/linux/resources/rdma: tsrun does not implement the rdma cgroup controller');
-  if (nonEmpty(linux?.netDevices)) problems.push('/linux/netDevices: tsrun does not move network devices into a container');
+  if (nonEmpty(linux?.netDevices)) problems.push(...netDeviceProblems(config));
   // Other platforms' sections and fields.
   for (const key of ['solaris', 'windows', 'vm', 'zos'] as const) {
     if ((config as unknown as Record<string, unknown>)[key] !== undefined) problems.push(`/${key}: a ${key} container's section; tsrun runs Linux containers`);
@@ -78,6 +78,29 @@ export function unsupportedProblems(config: Config): string[] {
       const n = linux.timeOffsets?.[clock]?.nanosecs;
       if (n !== undefined && n >= 1e9) problems.push(`/linux/timeOffsets/${clock}/nanosecs: ${n} is not below 1000000000`);
     }
+  }
+  return problems;
+}
+
+const IFNAME = /^[^\s/:]{1,15}$/;
+
+/** linux.netDevices: host interfaces that exist, valid and distinct names, a network namespace to move them to. */
+function netDeviceProblems(config: Config): string[] {
+  const problems: string[] = [];
+  const devices = config.linux?.netDevices ?? {};
+  if (!list(config.linux?.namespaces).some((ns) => ns?.type === 'network')) {
+    problems.push('/linux/netDevices: needs a network namespace to move the devices to (add {"type": "network"} to linux.namespaces)');
+  }
+  const targets = new Map<string, string>();
+  for (const [host, dev] of Object.entries(devices)) {
+    const at = `/linux/netDevices/${host}`;
+    const name = dev?.name || host;
+    if (!IFNAME.test(host)) problems.push(`${at}: ${q(host)} is not an interface name`);
+    else if (!existsSync(`/sys/class/net/${host}`)) problems.push(`${at}: no network interface ${q(host)} on this host`);
+    if (!IFNAME.test(name)) problems.push(`${at}/name: ${q(name)} is not an interface name`);
+    const other = targets.get(name);
+    if (other !== undefined) problems.push(`${at}/name: ${q(name)} is also the name of /linux/netDevices/${other}`);
+    targets.set(name, host);
   }
   return problems;
 }

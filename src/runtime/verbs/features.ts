@@ -68,7 +68,7 @@ export function featuresDocument(): Record<string, unknown> {
       // set_mempolicy(2) with these, from linux.memoryPolicy (attr-plan.ts).
       memoryPolicy: { modes: Object.keys(MPOL_MODE), flags: ['MPOL_F_NUMA_BALANCING', 'MPOL_F_RELATIVE_NODES', 'MPOL_F_STATIC_NODES'] },
       mountExtensions: { idmap: { enabled: false } },
-      netDevices: { enabled: false },
+      netDevices: { enabled: true },
     },
     annotations,
     potentiallyUnsafeConfigAnnotations: [],
