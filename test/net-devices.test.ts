@@ -30,6 +30,18 @@ function defineTests(): void {
     await must('ip', ['link', 'del', 'tsnd0']);
   });
 
+  test('a create that fails after the move gives the device back', async () => {
+    await must('ip', ['link', 'add', 'tsnd2', 'type', 'veth', 'peer', 'name', 'tsnd3']);
+    const r = await sb.tsrun(['run', '--bundle', sb.bundle((c) => {
+      c.linux!.netDevices = { tsnd2: { name: 'eth8' } };
+      c.hooks = { createRuntime: [{ path: '/bin/false' }] };
+    }), uniqueId('netdev')]);
+    assert.is.not(r.exitCode, 0);
+    assert.match(r.stderr, 'createRuntime');
+    assert.ok(existsSync('/sys/class/net/tsnd2'), 'back on the host under its own name');
+    await must('ip', ['link', 'del', 'tsnd2']);
+  });
+
   test('a device that does not exist is refused naming it', async () => {
     const r = await sb.tsrun(['run', '--bundle', sb.bundle((c) => {
       c.linux!.netDevices = { tsnd9: {} };

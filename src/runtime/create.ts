@@ -16,6 +16,7 @@ import { OCI_VERSION } from './oci-types.ts';
 import { ALWAYS_ALLOWED_DEVICES } from './default-spec.ts';
 import { helperPath } from './paths.ts';
 import { waitGone } from './proc-stat.ts';
+import { moveIn, moveOut } from './net-devices.ts';
 import { hookState, liveStartTime, validateId, type StoredState } from './state-store.ts';
 import { NsHelper } from '../ns/helper.ts';
 import { runHooksIfAny } from '../hooks/run-if-any.ts';
@@ -82,7 +83,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     if (moveByPid && opts.monitor) cgroup.addProcess(pid);
     ctx.log.debug(`create ${id}: pid ${pid} in cgroup ${cgroup.path}`);
     const netDevices = config.linux?.netDevices;
-    if (netDevices && Object.keys(netDevices).length) (await import('./net-devices.ts')).moveIn(netDevices, pid);
+    if (netDevices && Object.keys(netDevices).length) moveIn(netDevices, pid);
     state = {
       ociVersion: OCI_VERSION, id, pid, pidStartTime: liveStartTime(pid) ?? '', bundle, rootfs,
       created: new Date().toISOString(), annotations: config.annotations, cgroupsPath: cgroup.path,
@@ -139,6 +140,8 @@ function initOptions(config: Config): { path: string; graceSeconds: number; proc
 
 function undo(ctx: Context, cgroup: Cgroup, state: StoredState | undefined, helper: NsHelper | undefined, id: string): void {
   const pid = state?.pid;
+  // Moved back before the kill: a virtual device would die with the namespace.
+  if (pid && state.netDevices && Object.keys(state.netDevices).length) moveOut(state.netDevices, pid, (l) => ctx.log.warn(l));
   if (pid) {
     try {
       process.kill(pid, 'SIGKILL');

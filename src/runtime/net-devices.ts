@@ -19,11 +19,20 @@ function run(cmd: string, args: string[], what: string): void {
   }
 }
 
-/** Moves each device into the network namespace of `pid`, renamed as asked. */
+/** Moves each device into the network namespace of `pid`, renamed as asked:
+ *  all or none (a failure moves back the ones already moved, then throws). */
 export function moveIn(devices: NetDevices, pid: number): void {
-  for (const [host, { name }] of Object.entries(devices)) {
-    run('ip', ['link', 'set', 'dev', host, 'netns', String(pid), 'name', name || host],
-      `/linux/netDevices/${host}: move ${JSON.stringify(host)} into the container as ${JSON.stringify(name || host)}`);
+  const moved: NetDevices = {};
+  for (const [host, dev] of Object.entries(devices)) {
+    const name = dev.name || host;
+    try {
+      run('ip', ['link', 'set', 'dev', host, 'netns', String(pid), 'name', name],
+        `/linux/netDevices/${host}: move ${JSON.stringify(host)} into the container as ${JSON.stringify(name)}`);
+    } catch (err) {
+      moveOut(moved, pid, () => {});
+      throw err;
+    }
+    moved[host] = dev;
   }
 }
 
