@@ -34,6 +34,8 @@ test('personality, ioPriority, scheduler, memoryPolicy and timeOffsets are appli
   const r = await sb.tsrun(['run', '--detach', '--bundle', attrs(['sleep', '300']), id]);
   assert.is(r.exitCode, 0, r.stderr);
   const pid = JSON.parse((await sb.tsrun(['state', id])).stdout).pid as number;
+  const e = await sb.tsrun(['exec', id, 'uname', '-m']);
+  assert.is(e.stdout, 'i686', 'an exec\'d process gets the container\'s personality, as under runc');
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
   assert.is(stat[16], '5', 'nice 5');
   assert.is(stat[38], '3', 'policy SCHED_BATCH');

@@ -88,7 +88,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
       ociVersion: OCI_VERSION, id, pid, pidStartTime: liveStartTime(pid) ?? '', bundle, rootfs,
       created: new Date().toISOString(), annotations: config.annotations, cgroupsPath: cgroup.path,
       hooks: { poststart: config.hooks?.poststart, poststop: config.hooks?.poststop }, init: init !== null,
-      process: config.process, netDevices: config.linux?.netDevices,
+      process: config.process, netDevices: config.linux?.netDevices, personality: config.linux?.personality,
     };
     // 6. prestart and createRuntime hooks, in the runtime's namespaces.
     for (const kind of ['prestart', 'createRuntime'] as HookKind[]) {

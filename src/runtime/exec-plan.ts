@@ -23,6 +23,8 @@ export interface ExecInput {
   preserveFds: number;
   /** v1 "tasks" files the process joins itself (see create-plan.ts); empty on v2. */
   cgroupTasks?: string[];
+  /** The container's linux.personality (runc gives it to exec'd processes too). */
+  personality?: NonNullable<Config['linux']>['personality'];
 }
 
 export function buildExecPlan(input: ExecInput): PlanStep[] {
@@ -36,9 +38,9 @@ export function buildExecPlan(input: ExecInput): PlanStep[] {
   plan.push(...affinityStep(proc, 'initial'), step('wait-go'));
   if (input.cgroupTasks?.length) plan.push(step('cgroup-join', [], { what: 'join the container\'s cgroup' }));
   if (proc.terminal) plan.push(ptyStep({ process: proc } as Pick<Config, 'process'>));
-  // The container's personality and memory policy are its init's; an exec'd
-  // process brings its own ioPriority and scheduler.
-  plan.push(...rlimitSteps(proc), ...attributeSteps(proc, undefined));
+  // An exec'd process gets the container's personality (as under runc) and
+  // its own ioPriority and scheduler; the memory policy stays the init's.
+  plan.push(...rlimitSteps(proc), ...attributeSteps(proc, input.personality ? { personality: input.personality } : undefined));
   if (proc.oomScoreAdj !== undefined) plan.push(step('write', ['/proc/self/oom_score_adj', proc.oomScoreAdj], { what: `set oomScoreAdj ${proc.oomScoreAdj}` }));
   plan.push(step('umask', [proc.user.umask ?? 0o022]));
   plan.push(identityStep(proc));

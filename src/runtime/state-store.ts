@@ -29,6 +29,8 @@ export interface StoredState {
   process?: Process;
   /** linux.netDevices, moved back to the host by delete. */
   netDevices?: Record<string, { name?: string }>;
+  /** linux.personality: exec'd processes get it too, as under runc. */
+  personality?: { domain: 'LINUX' | 'LINUX32'; flags?: string[] };
 }
 
 const ID_PATTERN = /^[\w+.-]+$/;

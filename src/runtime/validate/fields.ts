@@ -79,7 +79,7 @@ export const CONFIG_FIELDS: FieldEntry[] = [
   { path: '/linux/maskedPaths', status: 'applied', how: 'masked after pivot_root (create plan)', sample: ['/proc/x'], plan: 'create' },
   { path: '/linux/readonlyPaths', status: 'applied', how: 'bound read-only after pivot_root (create plan)', sample: ['/proc/y'], plan: 'create' },
   { path: '/linux/mountLabel', status: 'refused', how: 'SELinux is not enabled on this host (or: tsrun does not apply SELinux labels)', sample: 'system_u:object_r:container_file_t:s0' },
-  { path: '/linux/personality/domain', status: 'applied', how: 'personality(2) before the identity step (create plan)', sample: 'LINUX32', plan: 'create' },
+  { path: '/linux/personality/domain', status: 'applied', how: 'personality(2) before the identity step (create plan), and for exec\'d processes (exec plan), as runc', sample: 'LINUX32', plan: 'create' },
   { path: '/linux/personality/flags', status: 'refused', how: 'the runtime-spec defines no personality flags', sample: ['X'] },
   { path: '/linux/personality', status: 'applied', how: 'see domain and flags' },
   { path: '/linux/memoryPolicy', status: 'applied', how: 'set_mempolicy before the identity step (create plan)', sample: { mode: 'MPOL_BIND', nodes: '0' }, plan: 'create' },

@@ -38,7 +38,7 @@ export default async function exec(ctx: Context): Promise<number> {
   });
   const cgroup = c.cgroup();
   const cgroupTasks = selfJoinFiles(cgroup);
-  const plan = buildExecPlan({ process: proc, namespaces, consoleSocket, monitor: !detach, preserveFds: Number(ctx.options['preserve-fds'] ?? 0), cgroupTasks });
+  const plan = buildExecPlan({ process: proc, namespaces, consoleSocket, monitor: !detach, preserveFds: Number(ctx.options['preserve-fds'] ?? 0), cgroupTasks, personality: c.state.personality });
   for (const w of ambientWarnings(proc)) ctx.log.warn(`warning: ${w}`);
   const helper = new NsHelper(plan, { preserveFds: Number(ctx.options['preserve-fds'] ?? 0) });
   const pid = Number(await helper.expect('pid'));
