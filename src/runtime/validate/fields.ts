@@ -68,7 +68,7 @@ export const CONFIG_FIELDS: FieldEntry[] = [
   { path: '/linux/devices', status: 'applied', how: 'mknod inside the rootfs (create plan)', sample: [{ type: 'c', path: '/dev/x', major: 1, minor: 3 }], plan: 'create' },
   { path: '/linux/netDevices', status: 'applied', how: 'ip link set ... netns PID name NAME once the process exists (net-devices.ts); moved back by delete while the container lives; refused naming the device when it does not exist' },
   { path: '/linux/cgroupsPath', status: 'applied', how: 'the container\'s cgroup (cgroups/)' },
-  { path: '/linux/resources', status: 'applied', how: 'written to the cgroup before the process runs (cgroups/resources-v1.ts, resources-v2.ts)' },
+  { path: '/linux/resources', status: 'applied', how: 'written to the cgroup before the process runs (cgroups/resources-v1.ts, resources-v2.ts); a field the cgroup version cannot enforce (v2: devices, swappiness, disableOOMKiller, realtime*, kernel*, leafWeight, useHierarchy false) is a warning naming it' },
   { path: '/linux/resources/memory/checkBeforeUpdate', status: 'refused', how: 'tsrun does not compare usage with a new limit', sample: true },
   { path: '/linux/resources/network', status: 'applied', how: 'net_cls.classid and net_prio.ifpriomap where those v1 controllers are mounted; refused where not (this host) and on cgroup v2' },
   { path: '/linux/resources/rdma', status: 'refused', how: 'tsrun does not implement the rdma cgroup controller', sample: { mlx5_0: { hcaHandles: 3 } } },
