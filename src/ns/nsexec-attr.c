@@ -1,6 +1,7 @@
 /* The process attributes of tsrun-nsexec that the kernel keeps across fork
  * and exec: personality, I/O priority, scheduler, CPU affinity and memory
- * policy (process.* and linux.* fields of the config). The plan sends them
+ * policy (process.* and linux.* fields of the config), and the dumpable
+ * flag. The plan sends them
  * already translated to numbers; each error names the syscall. */
 #define _GNU_SOURCE
 #include "nsexec.h"
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/personality.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -69,6 +71,13 @@ int op_attr(const struct step *s) {
     unsigned long maxnode = none ? 0 : n * 8 + 1;
     if (syscall(SYS_set_mempolicy, (int)arg_ll(s, 0), none ? NULL : mask, maxnode) < 0)
       fail(errno, "set_mempolicy(%s, nodes %s)", s->argv[0], s->argv[1]);
+  } else if (!strcmp(op, "dumpable")) {
+    /* dumpable 0|1: main() makes us non-dumpable (nsexec.c); a plan that
+     * needs /proc/PID files of ours to stay ours for a moment (a non-root
+     * caller writing our uid_map; the child writing its own /proc/self
+     * files inside a new user namespace, which non-dumpable makes owned by
+     * the host's root) raises it around that step and drops it again. */
+    if (prctl(PR_SET_DUMPABLE, (int)arg_ll(s, 0), 0, 0, 0) < 0) fail(errno, "prctl(PR_SET_DUMPABLE, %s)", s->argv[0]);
   } else {
     return 0;
   }

@@ -208,8 +208,9 @@ static void op_barrier(void) {
  * log), and are non-dumpable from then until the final execve (which resets
  * it): /proc/PID/{exe,fd,mem,...} become root-owned and need CAP_SYS_PTRACE.
  * A rootless (non-root) caller that writes this process's uid_map/gid_map
- * through /proc would need PR_SET_DUMPABLE 1 around that write, as runc does
- * around its id-map step. */
+ * through /proc needs PR_SET_DUMPABLE 1 around that write, as runc does
+ * around its id-map step: the plan step "dumpable 1" / "dumpable 0"
+ * (nsexec-attr.c). */
 extern char **environ;
 static void run_from_sealed_copy(char **argv) {
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -45,7 +45,7 @@ void op_lookup(const struct step *s);
 void op_hook(const struct step *s, const char *state, size_t state_len);
 void op_exec(const struct step *s, int init_fd);
 
-/* nsexec-attr.c: personality, ioprio, sched, affinity, mempolicy; 1 if S was one of them. */
+/* nsexec-attr.c: personality, ioprio, sched, affinity, mempolicy, dumpable; 1 if S was one of them. */
 int op_attr(const struct step *s);
 
 /* nsexec-console.c: ptys, --console-socket and the foreground relay. */
