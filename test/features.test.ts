@@ -22,7 +22,7 @@ test('features prints one JSON document with the spec\'s field names', async () 
   assert.is(r.exitCode, 0, r.stderr);
   doc = JSON.parse(r.stdout);
   assert.equal(Object.keys(doc).sort(), ['annotations', 'hooks', 'linux', 'mountOptions', 'ociVersionMax', 'ociVersionMin', 'potentiallyUnsafeConfigAnnotations']);
-  assert.equal(Object.keys(doc.linux).sort(), ['apparmor', 'capabilities', 'cgroup', 'intelRdt', 'mountExtensions', 'namespaces', 'seccomp', 'selinux']);
+  assert.equal(Object.keys(doc.linux).sort(), ['apparmor', 'capabilities', 'cgroup', 'intelRdt', 'memoryPolicy', 'mountExtensions', 'namespaces', 'netDevices', 'seccomp', 'selinux']);
   assert.is(doc.ociVersionMin, '1.0.0');
   assert.is(doc.ociVersionMax, OCI_VERSION);
   assert.equal(doc.potentiallyUnsafeConfigAnnotations, []);
@@ -53,13 +53,32 @@ test('mountOptions are exactly options parseMountOptions turns into flags or pro
 });
 
 test('linux: the namespaces tsrun creates, cgroup v1 and v2 without systemd, no LSMs or seccomp', () => {
-  assert.equal([...doc.linux.namespaces].sort(), ['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts']);
+  assert.equal([...doc.linux.namespaces].sort(), ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'uts']);
   assert.equal(doc.linux.cgroup, { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false });
   assert.equal(doc.linux.seccomp, { enabled: false });
   assert.equal(doc.linux.apparmor, { enabled: false });
   assert.equal(doc.linux.selinux, { enabled: false });
   assert.equal(doc.linux.intelRdt, { enabled: false });
   assert.equal(doc.linux.mountExtensions, { idmap: { enabled: false } });
+  assert.equal(doc.linux.netDevices, { enabled: true });
+  assert.ok(doc.linux.memoryPolicy.modes.includes('MPOL_BIND'));
+  assert.ok(doc.linux.memoryPolicy.flags.includes('MPOL_F_STATIC_NODES'));
+});
+
+test('what features leaves out is refused naming the field: AppArmor, SELinux, Intel RDT', async () => {
+  const bundle = sb.bundle((c) => {
+    c.process!.apparmorProfile = 'tsrun-test';
+    c.process!.selinuxLabel = 'system_u:system_r:container_t:s0';
+    c.linux!.mountLabel = 'system_u:object_r:container_file_t:s0';
+    c.linux!.intelRdt = { closID: 'x' };
+  });
+  const r = await sb.tsrun(['run', '--bundle', bundle, uniqueId('refused')]);
+  assert.is.not(r.exitCode, 0);
+  // The reason depends on the host: here, none of these is enabled.
+  assert.match(r.stderr, /\/process\/apparmorProfile: (AppArmor is not enabled on this host|tsrun does not apply AppArmor profiles)/);
+  assert.match(r.stderr, /\/process\/selinuxLabel: (SELinux is not enabled on this host|tsrun does not apply SELinux labels)/);
+  assert.match(r.stderr, /\/linux\/mountLabel: (SELinux is not enabled on this host|tsrun does not apply SELinux labels)/);
+  assert.match(r.stderr, /\/linux\/intelRdt: (Intel RDT \(resctrl\) is not available on this host|tsrun does not implement Intel RDT)/);
 });
 
 test('every listed namespace really is created: a container with all of them runs in its own', async () => {

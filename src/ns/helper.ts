@@ -209,6 +209,6 @@ export function helperError(plan: PlanStep[], line: string): RuntimeError {
   if (step?.rawError) return new RuntimeError(step.op === 'hook' ? 'ERR_HOOK' : 'ERR_EXEC', text, { errno });
   // A text starting with "!" explains the failure better than the errno does.
   if (text.startsWith('!')) return new RuntimeError('ERR_SETUP', `${step?.what ?? step?.op}: ${text.slice(1)}`, { errno, op: step?.op });
-  const what = step?.what ?? text;
+  const what = step?.what ? (step.detail && text ? `${step.what}: ${text}` : step.what) : text;
   return new RuntimeError('ERR_SETUP', `${what}: ${errnoText(errno)}`, { errno, op: step?.op });
 }

@@ -42,7 +42,12 @@ static unsigned long long hex(const char *v) { return strtoull(v, NULL, 16); }
  * (groups comma-separated or "-"; capability sets as hex masks, or "-" to
  * leave capabilities as they are). The order matters: the bounding set can
  * only be dropped while we still hold CAP_SETPCAP, and KEEPCAPS keeps the
- * permitted set across setuid so capset can pick the final sets after it. */
+ * permitted set across setuid so capset can pick the final sets after it.
+ * The ambient mask arrives already reduced to inheritable & permitted (the
+ * kernel refuses the rest with EPERM; runc warns and goes on, and tsrun
+ * warns at plan time), so a failure here is real. Each error text names the
+ * syscall: the plan's label ("switch to uid 0 gid 0") alone cannot say
+ * which of the eight calls failed. */
 void op_identity(const struct step *s) {
   uid_t uid = (uid_t)arg_ll(s, 0);
   gid_t gid = (gid_t)arg_ll(s, 1);
@@ -51,8 +56,8 @@ void op_identity(const struct step *s) {
     unsigned long long bounding = hex(s->argv[3]);
     for (int cap = 0; cap < 64; cap++)
       if (!(bounding & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-        fail(errno, "drop capability %d from the bounding set", cap);
-    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) fail(errno, "keepcaps");
+        fail(errno, "prctl(PR_CAPBSET_DROP, %d)", cap);
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) fail(errno, "prctl(PR_SET_KEEPCAPS, 1)");
   }
   gid_t groups[256];
   int ngroups = 0;
@@ -60,41 +65,59 @@ void op_identity(const struct step *s) {
     for (char *g = s->argv[2]; *g && ngroups < 256; g = strchr(g, ',') ? strchr(g, ',') + 1 : g + strlen(g))
       groups[ngroups++] = (gid_t)strtoul(g, NULL, 10);
   }
-  if (setgroups((size_t)ngroups, groups) < 0) fail(errno, "setgroups");
-  if (setresgid(gid, gid, gid) < 0) fail(errno, "setgid %u", gid);
-  if (setresuid(uid, uid, uid) < 0) fail(errno, "setuid %u", uid);
+  if (setgroups((size_t)ngroups, groups) < 0) fail(errno, "setgroups(%d groups: %s)", ngroups, s->argv[2]);
+  if (setresgid(gid, gid, gid) < 0) fail(errno, "setresgid(%u)", gid);
+  if (setresuid(uid, uid, uid) < 0) fail(errno, "setresuid(%u)", uid);
   if (!caps) return;
-  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) fail(errno, "keepcaps");
+  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) fail(errno, "prctl(PR_SET_KEEPCAPS, 0)");
   unsigned long long e = hex(s->argv[4]), p = hex(s->argv[5]), i = hex(s->argv[6]), a = hex(s->argv[7]);
   struct __user_cap_header_struct head = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2] = {
       {(__u32)e, (__u32)p, (__u32)i},
       {(__u32)(e >> 32), (__u32)(p >> 32), (__u32)(i >> 32)},
   };
-  if (syscall(SYS_capset, &head, data) < 0) fail(errno, "capset");
+  if (syscall(SYS_capset, &head, data) < 0)
+    fail(errno, "capset(effective %llx, permitted %llx, inheritable %llx)", e, p, i);
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+    fail(errno, "prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
   for (int cap = 0; cap < 64; cap++)
     if ((a & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
-      fail(errno, "raise ambient capability %d", cap);
+      fail(errno, "prctl(PR_CAP_AMBIENT_RAISE, %d)", cap);
+}
+
+/* A sealed, read-only memfd copy of the open file SRC (closed here), made
+ * executable. Nobody can write to it, whoever gets hold of it. */
+#define TSRUN_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+int sealed_copy(int src, const char *name) {
+  struct stat st;
+  if (fstat(src, &st) < 0) fail(errno, "fstat %s", name);
+  int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | 0x10U /* MFD_EXEC */);
+  if (fd < 0 && errno == EINVAL) fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) fail(errno, "memfd_create(%s)", name);
+  for (off_t off = 0; off < st.st_size;) {
+    ssize_t n = sendfile(fd, src, &off, (size_t)(st.st_size - off));
+    if (n <= 0) fail(n < 0 ? errno : EIO, "copy %s into a memfd", name);
+  }
+  if (fcntl(fd, F_ADD_SEALS, TSRUN_SEALS) < 0) fail(errno, "seal the copy of %s", name);
+  close(src);
+  return fd;
+}
+
+/* Whether FD is one of our sealed copies. */
+int is_sealed_copy(int fd) {
+  int seals = fcntl(fd, F_GET_SEALS);
+  return seals >= 0 && (seals & TSRUN_SEALS) == TSRUN_SEALS;
 }
 
 /* The init runs from a sealed memfd copy: /proc/1/exe in the container then
  * points at an object nobody can write, not at the host's binary (the class
- * of runc's CVE-2019-5736). tsrun-init is ~10 kB, so the copy is cheap. */
+ * of runc's CVE-2019-5736). tsrun-init is ~17 kB, so the copy is cheap. The
+ * plan opens it before joining any namespace, so no container process ever
+ * sees an fd of the host's binary in us. */
 int op_init_memfd(const struct step *s) {
   int src = open(s->argv[0], O_RDONLY | O_CLOEXEC);
   if (src < 0) fail(errno, "open init %s", s->argv[0]);
-  struct stat st;
-  if (fstat(src, &st) < 0) fail(errno, "stat init %s", s->argv[0]);
-  int fd = memfd_create("tsrun-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | 0x10U /* MFD_EXEC */);
-  if (fd < 0 && errno == EINVAL) fd = memfd_create("tsrun-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) fail(errno, "memfd_create");
-  for (off_t off = 0; off < st.st_size;) {
-    ssize_t n = sendfile(fd, src, &off, (size_t)(st.st_size - off));
-    if (n <= 0) fail(errno, "copy init");
-  }
-  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) fail(errno, "seal init");
-  close(src);
-  return fd;
+  return sealed_copy(src, "tsrun-init");
 }
 
 /* lookup PATH ARG0: fail at create time, as runc does, when the program is

@@ -207,7 +207,34 @@ static void op_barrier(void) {
   report_fd = conn;
 }
 
+/* CVE-2019-5736 class: a process in the container that can see us (an
+ * exec'd process's siblings; a pod's containers while this one is created)
+ * could open /proc/PID/exe, and once we exec'd, reopen the host's binary for
+ * writing. So we run from a sealed memfd copy of ourselves, re-executed
+ * before any namespace is joined (~70 kB, see the bench note in the commit
+ * log), and are non-dumpable from then until the final execve (which resets
+ * it): /proc/PID/{exe,fd,mem,...} become root-owned and need CAP_SYS_PTRACE.
+ * A rootless (non-root) caller that writes this process's uid_map/gid_map
+ * through /proc needs PR_SET_DUMPABLE 1 around that write, as runc does
+ * around its id-map step: the plan step "dumpable 1" / "dumpable 0"
+ * (nsexec-attr.c). */
+extern char **environ;
+static void run_from_sealed_copy(char **argv) {
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (self < 0) fail(errno, "open /proc/self/exe");
+  if (is_sealed_copy(self)) {
+    close(self);
+    return;
+  }
+  int copy = sealed_copy(self, "tsrun-nsexec");
+  syscall(SYS_execveat, copy, "", argv, environ, AT_EMPTY_PATH);
+  fail(errno, "re-execute tsrun-nsexec from its sealed copy");
+}
+
 int main(int argc, char **argv) {
+  if (argc == 3) report_fd = atoi(argv[2]);
+  run_from_sealed_copy(argv);
   if (argc != 3) {
     fprintf(stderr, "tsrun-nsexec is started by tsrun, not by hand\n");
     return 2;
@@ -284,7 +311,7 @@ int main(int argc, char **argv) {
       if (syscall(SYS_close_range, (unsigned)arg_ll(s, 0), ~0U, 4 /* CLOSE_RANGE_CLOEXEC */) < 0) fail(errno, "close_range");
     }
     else if (!strcmp(op, "exec")) op_exec(s, init_fd);
-    else fail(EINVAL, "unknown step %s", op);
+    else if (!op_attr(s)) fail(EINVAL, "unknown step %s", op);
   }
   fail(EINVAL, "plan ended without exec");
 }

@@ -41,12 +41,17 @@ void op_identity(const struct step *s);
 void op_rlimit(const struct step *s);
 void op_write_file(const char *path, const char *value);
 int op_init_memfd(const struct step *s);
+int sealed_copy(int src, const char *name);
+int is_sealed_copy(int fd);
 void op_lookup(const struct step *s);
 void op_hook(const struct step *s, const char *state, size_t state_len);
 void op_exec(const struct step *s, int init_fd);
 
 /* nsexec-net.c: the loopback device of a new network namespace. */
 void op_loopback_up(void);
+
+/* nsexec-attr.c: personality, ioprio, sched, affinity, mempolicy, dumpable; 1 if S was one of them. */
+int op_attr(const struct step *s);
 
 /* nsexec-console.c: ptys, --console-socket and the foreground relay. */
 void op_console_socket(const struct step *s);

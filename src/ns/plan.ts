@@ -8,6 +8,8 @@ export interface PlanStep {
   args: string[];
   /** How an error in this step is described; without it, the helper's text is used. */
   what?: string;
+  /** The helper's text (the syscall that failed) follows `what` in the message. */
+  detail?: boolean;
   /** The helper's text is the whole message (hooks, program lookup). */
   rawError?: boolean;
 }

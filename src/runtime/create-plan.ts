@@ -3,6 +3,7 @@
 // has the protocol); each step says what it is about, so a failure names the
 // mount, sysctl or hook that failed. Pure: no file system, no processes.
 import { isAbsolute, join, resolve } from 'node:path';
+import { attributeSteps, timeOffsetSteps } from './attr-plan.ts';
 import { capabilityMask } from './capabilities.ts';
 import type { Config, Hook, Mount, Process } from './oci-types.ts';
 import { rlimitNumber, rlimitValue } from './rlimits.ts';
@@ -52,8 +53,11 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   const plan: PlanStep[] = [];
 
   // 1. A terminal's master goes to the caller's socket, and the cgroup's tasks
-  //    files are opened, while their host paths are still reachable.
+  //    files are opened, while their host paths are still reachable. The init
+  //    is copied into a sealed memfd before any container process can see us
+  //    holding the host's binary open.
   plan.push(...terminalSteps(proc.terminal === true, input), ...cgroupOpenSteps(input.cgroupTasks));
+  if (input.init) plan.push(step('init-memfd', [input.init.path], { what: `load ${input.init.path}` }));
   // 2. Namespaces: join the given paths first, then create the rest at once.
   //    A new cgroup namespace waits until tsrun has moved us into the cgroup.
   let unshare = 0;
@@ -66,6 +70,7 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   //    A new network namespace gets `lo` up (127.0.0.1/8 and ::1) before any
   //    hook or process runs, as runc does; a joined one is left as it is.
   if (unshare & CLONE_FLAGS.network!) plan.push(step('loopback-up', [], { what: 'bring up the loopback device' }));
+  plan.push(...timeOffsetSteps(config.linux));
   // 3. The container's PID 1, in its cgroup before it runs anything. A write of
   //    a pid to cgroup.procs takes the kernel's global threadgroup lock, which
   //    costs an RCU grace period (~11 ms here); a single-threaded process that
@@ -120,10 +125,8 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   }
   // 7. createContainer hooks: container namespaces, host paths, before pivot_root.
   (config.hooks?.createContainer ?? []).forEach((h, i) => plan.push(hookStep('createContainer', i, h, input.runtimeEnv)));
-  // 8. The start barrier's socket must be bound while the state dir is reachable,
-  //    and the init copied into a sealed memfd while the host binary is.
+  // 8. The start barrier's socket must be bound while the state dir is reachable.
   plan.push(step('listen', [input.stateDir], { what: 'create the start barrier' }));
-  if (input.init) plan.push(step('init-memfd', [input.init.path], { what: `load ${input.init.path}` }));
   if (proc.cwd !== '/') plan.push(step('mkdir', [proc.cwd], { what: `create cwd ${JSON.stringify(proc.cwd)}` }));
   if (!ownMounts) plan.push(step('enter-root', [input.rootfs], { what: `chroot into ${JSON.stringify(input.rootfs)}` }));
   else plan.push(step(input.noPivot ? 'chroot' : 'pivot', [input.rootfs], { what: `${input.noPivot ? 'chroot' : 'pivot_root'} into ${JSON.stringify(input.rootfs)}` }));
@@ -140,7 +143,7 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   }
   // 9. The process: its terminal, limits, identity, capabilities, cwd, and the program itself.
   if (proc.terminal) plan.push(ptyStep(config));
-  plan.push(...rlimitSteps(proc));
+  plan.push(...rlimitSteps(proc), ...attributeSteps(proc, config.linux));
   plan.push(step('umask', [proc.user.umask ?? 0o022]));
   plan.push(identityStep(proc));
   if (proc.noNewPrivileges) plan.push(step('no-new-privs', [], { what: 'set no_new_privs' }));
@@ -217,13 +220,31 @@ export function rlimitSteps(proc: Process): PlanStep[] {
     step('rlimit', [rlimitNumber(r.type) ?? -1, rlimitValue(r.soft), rlimitValue(r.hard)], { what: `set ${r.type} to ${r.soft}/${r.hard}` }));
 }
 
-/** Groups, gid, uid, then the five capability sets ("-": leave them as they are). */
+/** Groups, gid, uid, then the five capability sets ("-": leave them as they are).
+ *  The ambient set is reduced to what the kernel lets us raise: a capability
+ *  must be in both the permitted and the inheritable set (the unmodified
+ *  `runc spec` config lists ambient capabilities it does not make inheritable,
+ *  and runc runs it without them; ambientWarnings says which were dropped). */
 export function identityStep(proc: Process): PlanStep {
   const caps = proc.capabilities;
-  const hex = (names: string[] | undefined, field: string): string => capabilityMask(names, `/process/capabilities/${field}`).toString(16);
+  const mask = (names: string[] | undefined, field: string): bigint => capabilityMask(names, `/process/capabilities/${field}`);
   const capArgs = caps
-    ? [hex(caps.bounding, 'bounding'), hex(caps.effective, 'effective'), hex(caps.permitted, 'permitted'), hex(caps.inheritable, 'inheritable'), hex(caps.ambient, 'ambient')]
+    ? [mask(caps.bounding, 'bounding'), mask(caps.effective, 'effective'), mask(caps.permitted, 'permitted'), mask(caps.inheritable, 'inheritable'),
+      mask(caps.ambient, 'ambient') & mask(caps.inheritable, 'inheritable') & mask(caps.permitted, 'permitted')].map((m) => m.toString(16))
     : ['-', '-', '-', '-', '-'];
   const groups = proc.user.additionalGids?.length ? proc.user.additionalGids.join(',') : '-';
-  return step('identity', [proc.user.uid, proc.user.gid, groups, ...capArgs], { what: `switch to uid ${proc.user.uid} gid ${proc.user.gid}` });
+  return step('identity', [proc.user.uid, proc.user.gid, groups, ...capArgs], { what: `switch to uid ${proc.user.uid} gid ${proc.user.gid}`, detail: true });
+}
+
+/** The ambient capabilities that will not be raised, as runc words its warning. */
+export function ambientWarnings(proc: Process | undefined): string[] {
+  const caps = proc?.capabilities;
+  const inheritable = new Set(caps?.inheritable ?? []);
+  const permitted = new Set(caps?.permitted ?? []);
+  return (caps?.ambient ?? []).flatMap((name, i) => {
+    const missing = [inheritable.has(name) ? '' : 'inheritable', permitted.has(name) ? '' : 'permitted'].filter(Boolean);
+    return missing.length
+      ? [`/process/capabilities/ambient/${i}: can't raise ambient capability ${name}: it is not in the ${missing.join(' and ')} set (the process runs without it, as under runc)`]
+      : [];
+  });
 }

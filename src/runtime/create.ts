@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { openCgroup, resourceProblems } from './cgroups/index.ts';
 import type { Cgroup } from './cgroups/types.ts';
 import type { Context } from './context.ts';
-import { buildCreatePlan } from './create-plan.ts';
+import { ambientWarnings, buildCreatePlan } from './create-plan.ts';
 import { decideInit } from './init-options.ts';
 import { RuntimeError, fromSystemError } from './errors.ts';
 import { configWarnings, loadConfig } from './load-config.ts';
@@ -16,6 +16,7 @@ import { OCI_VERSION } from './oci-types.ts';
 import { ALWAYS_ALLOWED_DEVICES } from './default-spec.ts';
 import { helperPath } from './paths.ts';
 import { waitGone } from './proc-stat.ts';
+import { moveIn, moveOut } from './net-devices.ts';
 import { hookState, liveStartTime, validateId, type StoredState } from './state-store.ts';
 import { NsHelper } from '../ns/helper.ts';
 import { runHooksIfAny } from '../hooks/run-if-any.ts';
@@ -75,6 +76,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
       runtimeEnv: Object.entries(process.env).map(([k, v]) => `${k}=${v}`),
     });
     ctx.log.debug(`create ${id}: validated, plan of ${plan.length} steps, tsrun-init ${init ? 'on' : 'off'} (${initReason})`);
+    for (const w of ambientWarnings(config.process)) ctx.log.warn(`warning: ${w}`);
     // 4. The cgroup, made and limited before the container's process exists;
     //    on v1 the helper (or, in a foreground run, the child) joins it itself.
     cgroup.create();
@@ -88,11 +90,13 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     const pid = Number(await helper.expect('pid'));
     if (moveByPid && opts.monitor) cgroup.addProcess(pid);
     ctx.log.debug(`create ${id}: pid ${pid} in cgroup ${cgroup.path}`);
+    const netDevices = config.linux?.netDevices;
+    if (netDevices && Object.keys(netDevices).length) moveIn(netDevices, pid);
     state = {
       ociVersion: OCI_VERSION, id, pid, pidStartTime: liveStartTime(pid) ?? '', bundle, rootfs,
       created, annotations: config.annotations, cgroupsPath: cgroup.path,
       hooks: { poststart: config.hooks?.poststart, poststop: config.hooks?.poststop }, init: init !== null,
-      process: config.process,
+      process: config.process, netDevices: config.linux?.netDevices, personality: config.linux?.personality,
     };
     // 6. prestart and createRuntime hooks, in the runtime's namespaces.
     for (const kind of ['prestart', 'createRuntime'] as HookKind[]) {
@@ -143,6 +147,8 @@ export function withDefaultDevices(resources: Resources | undefined, nodes: Devi
 
 function undo(ctx: Context, cgroup: Cgroup, state: StoredState | undefined, helper: NsHelper | undefined, id: string): void {
   const pid = state?.pid;
+  // Moved back before the kill: a virtual device would die with the namespace.
+  if (pid && state.netDevices && Object.keys(state.netDevices).length) moveOut(state.netDevices, pid, (l) => ctx.log.warn(l));
   if (pid) {
     try {
       process.kill(pid, 'SIGKILL');

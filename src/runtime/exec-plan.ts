@@ -5,6 +5,7 @@
 // process's identity and execs. No barrier: EOF on the sync socket means exec
 // succeeded. Pure: the namespace list is found by the caller.
 import { CLONE_FLAGS } from '../ns/clone-flags.ts';
+import { affinityStep, attributeSteps } from './attr-plan.ts';
 import { DEFAULT_PATH, cgroupOpenSteps, identityStep, ptyStep, rlimitSteps, terminalSteps } from './create-plan.ts';
 import type { Config, Process } from './oci-types.ts';
 import { step, type PlanStep } from '../ns/plan.ts';
@@ -25,6 +26,8 @@ export interface ExecInput {
   /** The container's root to chroot into when its mount namespace is ours (a
    *  config without one: the container was entered with chroot). */
   root?: string;
+  /** The container's linux.personality (runc gives it to exec'd processes too). */
+  personality?: NonNullable<Config['linux']>['personality'];
 }
 
 export function buildExecPlan(input: ExecInput): PlanStep[] {
@@ -36,10 +39,12 @@ export function buildExecPlan(input: ExecInput): PlanStep[] {
   }
   if (input.root) plan.push(step('enter-root', [input.root], { what: 'enter the container\'s root' }));
   plan.push(step('fork', [input.monitor ? 1 : 0], { what: 'fork the process' }));
-  plan.push(step('wait-go'));
+  plan.push(...affinityStep(proc, 'initial'), step('wait-go'));
   if (input.cgroupTasks?.length) plan.push(step('cgroup-join', [], { what: 'join the container\'s cgroup' }));
   if (proc.terminal) plan.push(ptyStep({ process: proc } as Pick<Config, 'process'>));
-  plan.push(...rlimitSteps(proc));
+  // An exec'd process gets the container's personality (as under runc) and
+  // its own ioPriority and scheduler; the memory policy stays the init's.
+  plan.push(...rlimitSteps(proc), ...attributeSteps(proc, input.personality ? { personality: input.personality } : undefined));
   if (proc.oomScoreAdj !== undefined) plan.push(step('write', ['/proc/self/oom_score_adj', proc.oomScoreAdj], { what: `set oomScoreAdj ${proc.oomScoreAdj}` }));
   plan.push(step('umask', [proc.user.umask ?? 0o022]));
   plan.push(identityStep(proc));
@@ -48,7 +53,7 @@ export function buildExecPlan(input: ExecInput): PlanStep[] {
   const env = proc.env ?? [];
   const path = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
   plan.push(step('lookup', [path, proc.args[0]!], { rawError: true }));
-  plan.push(step('close-fds', [3 + input.preserveFds]));
+  plan.push(...affinityStep(proc, 'final'), step('close-fds', [3 + input.preserveFds]));
   plan.push(step('exec', ['@lookup', env.length, ...env, ...proc.args], { what: `exec ${JSON.stringify(proc.args[0])}` }));
   return plan;
 }

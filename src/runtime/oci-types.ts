@@ -55,6 +55,22 @@ export interface Process {
   rlimits?: Rlimit[];
   noNewPrivileges?: boolean;
   oomScoreAdj?: number;
+  apparmorProfile?: string;
+  selinuxLabel?: string;
+  scheduler?: Scheduler;
+  ioPriority?: { class: 'IOPRIO_CLASS_RT' | 'IOPRIO_CLASS_BE' | 'IOPRIO_CLASS_IDLE'; priority?: number };
+  /** CPU lists ("0-3,7"): before the process joins the cgroup, and just before exec (exec only). */
+  execCPUAffinity?: { initial?: string; final?: string };
+}
+
+export interface Scheduler {
+  policy: string;
+  nice?: number;
+  priority?: number;
+  flags?: string[];
+  runtime?: number;
+  deadline?: number;
+  period?: number;
 }
 
 export interface Hook {
@@ -117,6 +133,7 @@ export interface Resources {
     swappiness?: number;
     disableOOMKiller?: boolean;
     useHierarchy?: boolean;
+    checkBeforeUpdate?: boolean;
   };
   cpu?: {
     shares?: number;
@@ -140,6 +157,9 @@ export interface Resources {
   };
   hugepageLimits?: { pageSize: string; limit: number }[];
   pids?: { limit: number };
+  /** net_cls.classid and net_prio.ifpriomap (cgroup v1 only). */
+  network?: { classID?: number; priorities?: { name: string; priority: number }[] };
+  rdma?: Record<string, { hcaHandles?: number; hcaObjects?: number }>;
   unified?: Record<string, string>;
 }
 
@@ -155,6 +175,11 @@ export interface Linux {
   maskedPaths?: string[];
   readonlyPaths?: string[];
   mountLabel?: string;
+  timeOffsets?: Partial<Record<'monotonic' | 'boottime', { secs?: number; nanosecs?: number }>>;
+  netDevices?: Record<string, { name?: string }>;
+  intelRdt?: Record<string, unknown>;
+  personality?: { domain: 'LINUX' | 'LINUX32'; flags?: string[] };
+  memoryPolicy?: { mode: string; nodes?: string; flags?: string[] };
 }
 
 export interface Config {

@@ -34,6 +34,10 @@ export interface StoredState {
   process?: Process;
   /** Set only in the first record, while `tsrun create` (this process) is making the container. */
   creator?: { pid: number; startTime: string };
+  /** linux.netDevices, moved back to the host by delete. */
+  netDevices?: Record<string, { name?: string }>;
+  /** linux.personality: exec'd processes get it too, as under runc. */
+  personality?: { domain: 'LINUX' | 'LINUX32'; flags?: string[] };
 }
 
 const ID_PATTERN = /^[\w+.-]+$/;

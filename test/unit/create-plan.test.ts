@@ -1,7 +1,7 @@
 // The create checklist as data: which steps, in which order, with which arguments.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildCreatePlan, type PlanInput } from '../../src/runtime/create-plan.ts';
+import { ambientWarnings, buildCreatePlan, identityStep, type PlanInput } from '../../src/runtime/create-plan.ts';
 import { CLONE_FLAGS } from '../../src/ns/clone-flags.ts';
 import { buildExecPlan } from '../../src/runtime/exec-plan.ts';
 import { defaultSpec } from '../../src/runtime/default-spec.ts';
@@ -24,7 +24,7 @@ const ops = (i: PlanInput): string[] => buildCreatePlan(i).map((s) => s.op);
 
 test('the order of the checklist', () => {
   const o = ops(input());
-  const order = ['unshare', 'fork', 'wait-go', 'unshare', 'propagation', 'rootfs', 'mount', 'mknod', 'symlink', 'hostname', 'listen', 'init-memfd', 'pivot', 'mask', 'readonly', 'remount-root-ro', 'rlimit', 'umask', 'identity', 'no-new-privs', 'chdir', 'lookup', 'close-fds', 'barrier', 'exec'];
+  const order = ['init-memfd', 'unshare', 'fork', 'wait-go', 'unshare', 'propagation', 'rootfs', 'mount', 'mknod', 'symlink', 'hostname', 'listen', 'pivot', 'mask', 'readonly', 'remount-root-ro', 'rlimit', 'umask', 'identity', 'no-new-privs', 'chdir', 'lookup', 'close-fds', 'barrier', 'exec'];
   let at = -1;
   for (const op of order) {
     const next = o.indexOf(op, at + 1);
@@ -143,6 +143,20 @@ test('the encoding: a length header, then NUL-separated op, argc and args', () =
   const buf = encodePlan([{ op: 'mkdir', args: ['/a b'] }, { op: 'barrier', args: [] }]);
   assert.is(buf.toString(), '23\nmkdir\x001\x00/a b\x00barrier\x000\x00');
   assert.throws(() => encodePlan([{ op: 'x', args: ['a\0b'] }]), /NUL/);
+});
+
+test('identityStep raises only ambient capabilities that are inheritable and permitted; ambientWarnings names the rest', () => {
+  const proc = {
+    user: { uid: 0, gid: 0 }, args: ['sh'], cwd: '/',
+    capabilities: { bounding: ['CAP_KILL', 'CAP_CHOWN'], effective: ['CAP_KILL'], permitted: ['CAP_KILL', 'CAP_CHOWN'], inheritable: ['CAP_KILL'], ambient: ['CAP_CHOWN', 'CAP_KILL'] },
+  };
+  const s = identityStep(proc);
+  assert.equal(s.args, ['0', '0', '-', '21', '20', '21', '20', '20']);
+  assert.ok(s.detail);
+  assert.equal(ambientWarnings(proc), [
+    "/process/capabilities/ambient/0: can't raise ambient capability CAP_CHOWN: it is not in the inheritable set (the process runs without it, as under runc)",
+  ]);
+  assert.equal(ambientWarnings({ ...proc, capabilities: undefined }), []);
 });
 
 test.run();

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RuntimeError } from '../../src/runtime/errors.ts';
 import type { Config } from '../../src/runtime/oci-types.ts';
-import { rootfsFact, rootfsPath, semanticProblems, validateSemantics } from '../../src/runtime/validate/semantic.ts';
+import { rootfsFact, rootfsPath, semanticProblems, userProblems, validateSemantics } from '../../src/runtime/validate/semantic.ts';
 
 const DIR = { rootfs: 'dir' } as const;
 
@@ -249,6 +249,12 @@ test('rootfsPath and rootfsFact', () => {
   assert.is(rootfsFact('/proc/self/status'), 'not-dir');
   assert.is(rootfsFact('/proc/self/status/x'), 'not-dir');
   assert.is(rootfsFact('/nonexistent-tsrun-path'), 'missing');
+});
+
+test('ids outside 0..4294967294 are refused, naming the field', () => {
+  assert.equal(userProblems({ uid: 4294967294, gid: 0, additionalGids: [0, 4294967294] }), []);
+  const p = userProblems({ uid: 4294967295, gid: -1, additionalGids: [1, 4294967295] });
+  assert.equal(p.map((l) => l.split(':')[0]), ['/process/user/uid', '/process/user/gid', '/process/user/additionalGids/1']);
 });
 
 test.run();

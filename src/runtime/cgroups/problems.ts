@@ -34,6 +34,9 @@ export function resourceProblems(resources: Resources | undefined, version: 1 | 
         out.push(`${P}/memory/swap: ${swap} needs memory.limit (swap counts memory plus swap)`);
       }
     }
+    if (mem.checkBeforeUpdate === true) {
+      out.push(`${P}/memory/checkBeforeUpdate: tsrun does not compare usage with a new limit (the kernel refuses a limit below usage with EBUSY on v1)`);
+    }
     const sw = mem.swappiness;
     if (sw !== undefined && (sw < 0 || sw > 100 || !Number.isInteger(sw))) {
       out.push(`${P}/memory/swappiness: ${sw} is outside 0 to 100`);
@@ -81,6 +84,13 @@ export function resourceProblems(resources: Resources | undefined, version: 1 | 
   (resources.devices ?? []).forEach((d, i) => {
     if (d.type !== undefined && !['a', 'b', 'c'].includes(d.type)) out.push(`${P}/devices/${i}/type: ${JSON.stringify(d.type)} is not a, b or c`);
     if (d.access !== undefined && !/^[rwm]*$/.test(d.access)) out.push(`${P}/devices/${i}/access: ${JSON.stringify(d.access)} may only contain r, w and m`);
+  });
+  const net = resources.network;
+  if (version === 2 && (net?.classID !== undefined || (net?.priorities ?? []).length > 0)) {
+    out.push(`${P}/network: net_cls and net_prio are cgroup v1 controllers; cgroup v2 has none (use eBPF or nftables cgroup matching)`);
+  }
+  (net?.priorities ?? []).forEach((p, i) => {
+    if (!/^[^\s/]{1,15}$/.test(p.name)) out.push(`${P}/network/priorities/${i}/name: ${JSON.stringify(p.name)} is not an interface name`);
   });
   const unified = resources.unified;
   if (unified && Object.keys(unified).length > 0) {

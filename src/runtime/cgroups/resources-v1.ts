@@ -41,6 +41,24 @@ export function applyV1(dirs: Record<string, string>, r: Resources, warn: Warn):
     });
   }
   if (r.devices) applyDevices(dirs, r.devices);
+  if (r.network) applyNetwork(dirs, r.network);
+}
+
+/** net_cls tags the container's packets with a class id (for tc and
+ *  iptables); net_prio sets their priority per interface. A host without
+ *  those controllers mounted gets controllerDir's refusal, naming the field. */
+function applyNetwork(dirs: Record<string, string>, net: NonNullable<Resources['network']>): void {
+  if (net.classID !== undefined) {
+    const dir = controllerDir(dirs, 'net_cls', `${P}/network/classID`);
+    writeValue(join(dir, 'net_cls.classid'), String(net.classID), { field: `${P}/network/classID` });
+  }
+  (net.priorities ?? []).forEach((p, i) => {
+    const dir = controllerDir(dirs, 'net_prio', `${P}/network/priorities`);
+    writeValue(join(dir, 'net_prio.ifpriomap'), `${p.name} ${p.priority}`, {
+      field: `${P}/network/priorities/${i}`,
+      hint: `is ${JSON.stringify(p.name)} an interface name?`,
+    });
+  });
 }
 
 function applyCpu(dirs: Record<string, string>, cpu: NonNullable<Resources['cpu']>): void {

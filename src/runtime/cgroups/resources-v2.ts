@@ -94,6 +94,7 @@ function applyMemory(mem: NonNullable<Resources['memory']>, put: Put, dir: strin
   if (mem.disableOOMKiller) warn(`${P}/memory/disableOOMKiller is not enforced: cgroup v2 cannot disable the OOM killer`);
   if (isSet(mem.kernel)) warn(`${P}/memory/kernel is ignored: kernel memory is part of memory.max on cgroup v2`);
   if (isSet(mem.kernelTCP)) warn(`${P}/memory/kernelTCP is ignored: tcp memory is part of memory.max on cgroup v2`);
+  if (mem.useHierarchy === false) warn(`${P}/memory/useHierarchy false is ignored: cgroup v2 always accounts memory hierarchically`);
 }
 
 function applyIo(bio: NonNullable<Resources['blockIO']>, put: Put, dir: string, warn: Warn): void {

@@ -10,6 +10,7 @@ import { RuntimeError } from '../errors.ts';
 import type { Capabilities, Config, NamespaceType } from '../oci-types.ts';
 import { HOOK_KINDS } from '../oci-types.ts';
 import { isUnlimited, rlimitNumber } from '../rlimits.ts';
+import { unsupportedProblems } from './unsupported.ts';
 
 export type RootfsFact = 'dir' | 'missing' | 'not-dir';
 
@@ -114,6 +115,25 @@ function checkCapabilities(config: Config, problems: string[]): void {
   }
 }
 
+/** The largest id a process can take: (uid_t)-1 means "leave unchanged" to
+ *  setresuid(2) and friends, so 4294967295 would silently keep the caller's
+ *  id (root). runc refuses it too ("uids and gids must be in range"). */
+export const MAX_ID = 4294967294;
+
+/** uid, gid and additionalGids outside 0..MAX_ID, each as `<JSON path>: <reason>`. */
+export function userProblems(user: { uid?: unknown; gid?: unknown; additionalGids?: unknown } | undefined, at = '/process/user'): string[] {
+  const problems: string[] = [];
+  const check = (path: string, v: unknown): void => {
+    if (typeof v === 'number' && (!Number.isInteger(v) || v < 0 || v > MAX_ID)) {
+      problems.push(`${path}: ${v} is not a valid id (ids are 0..${MAX_ID}; ${MAX_ID + 1} means "unchanged" to setresuid and would keep the runtime's root)`);
+    }
+  };
+  check(`${at}/uid`, user?.uid);
+  check(`${at}/gid`, user?.gid);
+  list(user?.additionalGids as unknown[] | undefined).forEach((g, i) => check(`${at}/additionalGids/${i}`, g));
+  return problems;
+}
+
 // Compares in the space setrlimit sees: every value from 2^63 up is infinity.
 const limitOf = (n: number) => (isUnlimited(n) ? Infinity : n);
 
@@ -157,9 +177,11 @@ export function semanticProblems(config: Config, facts: SemanticFacts): string[]
   checkPaths(config, problems);
   const namespaces = checkNamespaces(config, problems);
   checkNamespaceUsers(config, namespaces, problems);
+  problems.push(...userProblems(config.process?.user));
   checkCapabilities(config, problems);
   checkRlimits(config, problems);
   checkMemory(config, problems);
+  problems.push(...unsupportedProblems(config));
   return problems;
 }
 

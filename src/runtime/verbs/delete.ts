@@ -57,6 +57,8 @@ export async function deleteContainer(ctx: Context, id: string, force: boolean):
     throw new RuntimeError('ERR_STATUS', `container ${JSON.stringify(id)} is ${c.status}: stop it first or use --force`);
   }
   if (c.status !== 'stopped') {
+    const devices = c.state.netDevices;
+    if (devices && Object.keys(devices).length) (await import('../net-devices.ts')).moveOut(devices, c.state.pid, (l) => ctx.log.warn(l));
     const cgroup = c.cgroup();
     const pids = cgroup.pids();
     signalAll(pids.length ? pids : [c.state.pid], 9);

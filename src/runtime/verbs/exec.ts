@@ -10,10 +10,11 @@ import { positional, stringOption, type Context } from '../context.ts';
 import { checkPidFileDir, selfJoinFiles, writePidFile } from '../create.ts';
 import { RuntimeError } from '../errors.ts';
 import { buildExecPlan, JOIN_ORDER } from '../exec-plan.ts';
+import { ambientWarnings } from '../create-plan.ts';
 import { forwardSignals } from '../forward-signals.ts';
 import type { Process } from '../oci-types.ts';
 import { formatSchemaErrors } from '../validate/schema-errors.ts';
-import { semanticProblems } from '../validate/semantic.ts';
+import { semanticProblems, userProblems } from '../validate/semantic.ts';
 import { NsHelper } from '../../ns/helper.ts';
 import { resolve } from 'node:path';
 
@@ -41,7 +42,8 @@ export default async function exec(ctx: Context): Promise<number> {
   const cgroupTasks = selfJoinFiles(cgroup);
   // A container without a mount namespace of its own was entered with chroot.
   const root = namespaces.some(([name]) => name === 'mnt') ? undefined : `/proc/${c.state.pid}/root`;
-  const plan = buildExecPlan({ process: proc, namespaces, consoleSocket, monitor: !detach, preserveFds: Number(ctx.options['preserve-fds'] ?? 0), cgroupTasks, root });
+  const plan = buildExecPlan({ process: proc, namespaces, consoleSocket, monitor: !detach, preserveFds: Number(ctx.options['preserve-fds'] ?? 0), cgroupTasks, root, personality: c.state.personality });
+  for (const w of ambientWarnings(proc)) ctx.log.warn(`warning: ${w}`);
   const helper = new NsHelper(plan, { preserveFds: Number(ctx.options['preserve-fds'] ?? 0) });
   const pid = Number(await helper.expect('pid'));
   if (cgroupTasks.length === 0) {
@@ -107,5 +109,7 @@ function execProcess(ctx: Context, base: Process | undefined): Process {
     proc.capabilities = sets;
   }
   if (ctx.options['no-new-privs'] === true) proc.noNewPrivileges = true;
+  const badIds = userProblems(proc.user);
+  if (badIds.length) throw new RuntimeError('ERR_USAGE', `--user/--additional-gids: ${badIds.join('; ')}`);
   return proc;
 }

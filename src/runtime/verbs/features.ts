@@ -1,11 +1,13 @@
 // tsrun features: the runtime-spec features document (features.md,
 // features-linux.md). It lists what tsrun implements, not what this host
-// offers, and leaves out what tsrun would refuse or ignore.
+// offers, and leaves out what tsrun would refuse. docs/config-fields.md says,
+// field by field, what is applied and what refused.
 import type { Context } from '../context.ts';
 import { ALL_CAPABILITIES } from '../capabilities.ts';
 import { DEFAULT_GRACE_SECONDS, GRACE_ANNOTATION, INIT_ANNOTATION, KILL_AFTER_ANNOTATION, PGRP_ANNOTATION } from '../annotations.ts';
 import { HOOK_KINDS, OCI_VERSION } from '../oci-types.ts';
 import { parseMountOptions } from '../validate/mount-options.ts';
+import { MPOL_MODE } from '../attr-plan.ts';
 
 // Set by the build when it knows the version (see cli/help.ts).
 declare const TSRUN_VERSION: string | undefined;
@@ -22,9 +24,9 @@ const SPEC_MOUNT_OPTIONS = [
   'symfollow', 'sync', 'tmpcopyup', 'unbindable',
 ];
 
-// What the create plan makes. user and time are absent: tsrun writes no id
-// maps and no time offsets yet.
-const NAMESPACES = ['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts'];
+// What the create plan makes (a time namespace with linux.timeOffsets). user
+// is absent: tsrun writes no id maps yet.
+const NAMESPACES = ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'uts'];
 
 /**
  * The options tsrun itself interprets: parseMountOptions accepts them and
@@ -62,10 +64,14 @@ export function featuresDocument(): Record<string, unknown> {
       capabilities: [...ALL_CAPABILITIES],
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
       seccomp: { enabled: false },
+      // Refused with their JSON path on every host (validate/unsupported.ts).
       apparmor: { enabled: false },
       selinux: { enabled: false },
       intelRdt: { enabled: false },
+      // set_mempolicy(2) with these, from linux.memoryPolicy (attr-plan.ts).
+      memoryPolicy: { modes: Object.keys(MPOL_MODE), flags: ['MPOL_F_NUMA_BALANCING', 'MPOL_F_RELATIVE_NODES', 'MPOL_F_STATIC_NODES'] },
       mountExtensions: { idmap: { enabled: false } },
+      netDevices: { enabled: true },
     },
     annotations,
     potentiallyUnsafeConfigAnnotations: [],
