@@ -11,4 +11,6 @@ export const DEMOS: Record<string, () => Promise<DemoModule>> = {
   sysctl: () => import('./sysctl.ts'),
   netlat: () => import('./netlat.ts'),
   reorder: () => import('./reorder.ts'),
+  cpu: () => import('./cpu.ts'),
+  oom: () => import('./oom.ts'),
 };

@@ -71,6 +71,8 @@ export class Lab {
   readonly #children = new Set<number>();
   #files = 0;
   #closed = false;
+  /** Run by close() after the containers are deleted (e.g. a demo's own parent cgroup). */
+  readonly #cleanups: Array<() => void> = [];
   readonly #onSignal: (signal: NodeJS.Signals) => void;
 
   private constructor(quick: boolean, progress: Progress) {
@@ -98,6 +100,11 @@ export class Lab {
       throw new RuntimeError('ERR_PERMISSION', 'tsrun demo needs root: it creates containers', { hint: 'run it with sudo' });
     }
     return new Lab(opts.quick, opts.progress);
+  }
+
+  /** Registers `fn` to run in close(), after the containers are deleted, also on Ctrl-C. */
+  onClose(fn: () => void): void {
+    this.#cleanups.push(fn);
   }
 
   /** Says what is happening now (spinner line on a TTY). */
@@ -152,13 +159,14 @@ export class Lab {
     return done;
   }
 
-  /** `tsrun run` in the background: the container's status arrives when it stops. */
-  runForeground(prefix: string, bundle: LabBundle): Foreground {
+  /** `tsrun run` in the background: the container's status arrives when it stops.
+   *  `keep`: `tsrun run --keep`, the stopped container (and its cgroup) stays until close(). */
+  runForeground(prefix: string, bundle: LabBundle, opts: { keep?: boolean } = {}): Foreground {
     const id = this.id(prefix);
     const pidFile = join(this.dir, `${id}.pid`);
     const logFile = join(this.dir, `${id}.log`);
     const log = openSync(logFile, 'w+');
-    const child = spawn(tsrunCommand(), ['--root', this.root, 'run', '--pid-file', pidFile, '--bundle', bundle.dir, id], {
+    const child = spawn(tsrunCommand(), ['--root', this.root, 'run', ...(opts.keep ? ['--keep'] : []), '--pid-file', pidFile, '--bundle', bundle.dir, id], {
       stdio: ['ignore', log, log],
     });
     let exited = false;
@@ -203,6 +211,13 @@ export class Lab {
     signal(children.filter(alive), 'SIGKILL');
     for (const id of existsSync(this.root) ? readdirSync(this.root) : []) {
       spawnSync(tsrunCommand(), ['--root', this.root, 'delete', '--force', id], { stdio: 'ignore' });
+    }
+    for (const fn of this.#cleanups.splice(0).reverse()) {
+      try {
+        fn();
+      } catch {
+        // best effort: the rest must still run
+      }
     }
     rmSync(this.dir, { recursive: true, force: true });
     this.#progress.done();
