@@ -22,18 +22,21 @@ test.after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** What a demo run must not leave: its temp dir, cgroups named after its pid, mounts, processes, swap. */
+/** What our demo runs must not leave: their temp dirs, cgroups, mounts, processes (named after the
+ *  demo's pid: container ids are demo-NAME-PID-XXXX; other demos may run on the machine meanwhile), swap. */
 function demoLeftovers(): string[] {
   const found: string[] = [];
-  const labs = labDirs().filter((d) => !labsBefore.has(d));
+  const ours = (text: string): boolean => demos.pids.some((pid) => text.includes(`-${pid}-`));
+  const labs = labDirs().filter((d) => !labsBefore.has(d) && readdirSync(d).some(ours));
   if (labs.length) found.push(`lab dirs: ${labs.join(' ')}`);
   for (const pid of demos.pids) {
     const cg = spawnSync('find', ['/sys/fs/cgroup', '-maxdepth', '4', '-type', 'd', '-name', `demo-*-${pid}-*`], { encoding: 'utf8' }).stdout.trim();
     if (cg) found.push(`cgroups: ${cg.split('\n').join(' ')}`);
   }
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes('tsrun-demo-'));
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes('tsrun-demo-') && (ours(l) || labs.some((d) => l.includes(d))));
   if (mounts.length) found.push(`mounts: ${mounts.length}`);
-  const procs = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes('tsrun-demo-'));
+  const procs = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout.split('\n')
+    .filter((l) => demos.pids.some((pid) => l.trim().startsWith(`${pid} `)) || ours(l));
   if (procs.length) found.push(`processes: ${procs.join('; ')}`);
   if (readFileSync('/proc/swaps', 'utf8') !== swapsBefore) found.push(`swap: ${readFileSync('/proc/swaps', 'utf8')}`);
   return found;
@@ -78,6 +81,53 @@ test('demo oom: the victim is the process with the highest badness; counters, ev
   assert.is(byCase('default').containerExitStatus, 137);
   assert.is(byCase('adjusted').victim, 'grow', 'oom_score_adj 500 moved the blame');
   assert.is(byCase('adjusted').containerExitStatus, null, 'the container survived');
+  assert.match(svg, /^<svg/);
+});
+
+test('demo cpuusage: inside, /proc shows the host; the cgroup counters give the container\'s CPU use', async () => {
+  const { json, svg } = await demos.json('cpuusage', { quiet: true });
+  const hostCpus = readFileSync('/proc/stat', 'utf8').split('\n').filter((l) => /^cpu\d+ /.test(l)).length;
+  assert.is(json.hostCpus, hostCpus);
+  assert.is(json.inside.nproc, hostCpus, 'nproc inside counts the host CPUs');
+  assert.is(json.inside.procStatCpus, hostCpus, '/proc/stat inside lists the host CPUs');
+  // USER_HZ is 100: the cpu line of /proc/stat advances about 100 ticks per second per host CPU.
+  assert.ok(within(json.inside.ticksPerSecond, 100 * hostCpus, 0.3), `${json.inside.ticksPerSecond} ticks/s`);
+  assert.ok(json.inside.topHeader.some((l: string) => /^Load average:/.test(l)), 'top ran inside');
+  assert.is(json.limited, true);
+  assert.ok(within(json.container.cpus, 0.5, 0.2), `container used ${json.container.cpus} CPU for a limit of 0.5`);
+  assert.ok(json.container.systemCpus > 0.02, `system time from the syscall loop: ${json.container.systemCpus}`);
+  assert.ok(json.container.userCpus > 0.02, `user time from the busy loop: ${json.container.userCpus}`);
+  assert.match(svg, /^<svg/);
+});
+
+test('demo loadavg: N busy loops and M tasks in D under a one-CPU limit: load N+M, CPU use 1', async () => {
+  const { json, svg } = await demos.json('loadavg', { quiet: true });
+  assert.is(json.limitCpus, 1);
+  assert.is(json.busyLoops, 4);
+  assert.is(json.stuckTasks, 2);
+  assert.ok(json.cpu.cpus <= 1.2 && json.cpu.cpus >= 0.6, `CPU use ${json.cpu.cpus} at the limit of 1`);
+  assert.ok(json.cpu.throttled > 0, 'throttled');
+  assert.ok(json.states.running >= json.busyLoops - 0.5, `runnable ${json.states.running}`);
+  assert.ok(json.states.uninterruptible >= json.stuckTasks - 0.2, `in D ${json.states.uninterruptible}`);
+  assert.is(json.underOom, true);
+  assert.ok(json.loadContribution > 2 * json.cpu.cpus, `load ${json.loadContribution} vs CPU ${json.cpu.cpus}`);
+  assert.match(svg, /^<svg/);
+});
+
+test('demo pagecache: reading past the limit fills it with cache without an OOM; the working set', async () => {
+  const { json, svg } = await demos.json('pagecache', { quiet: true });
+  const [anon, read, reread] = json.steps;
+  assert.is(json.fileBytes, 2 * json.limit);
+  assert.ok(anon.rss >= json.anonymous, 'the anonymous memory is in place');
+  assert.ok(read.usage >= 0.85 * json.limit, `usage ${read.usage} near the limit ${json.limit}`);
+  assert.ok(read.usage <= json.limit);
+  assert.is(read.oomKills, 0, 'no OOM');
+  assert.ok(read.hitLimit > 0, 'the limit was hit and reclaim made room');
+  assert.ok(read.cache > read.rss, 'most of it is cache');
+  assert.ok(read.workingSet < read.usage - json.limit / 4, `working set ${read.workingSet} well below usage ${read.usage}`);
+  assert.ok(reread.activeFile - read.activeFile >= json.smallFileBytes / 2, 'a file read twice became active');
+  assert.ok(reread.workingSet > read.workingSet);
+  assert.is(json.containerSurvived, true);
   assert.match(svg, /^<svg/);
 });
 

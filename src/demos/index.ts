@@ -12,5 +12,8 @@ export const DEMOS: Record<string, () => Promise<DemoModule>> = {
   netlat: () => import('./netlat.ts'),
   reorder: () => import('./reorder.ts'),
   cpu: () => import('./cpu.ts'),
+  cpuusage: () => import('./cpuusage.ts'),
+  loadavg: () => import('./loadavg.ts'),
   oom: () => import('./oom.ts'),
+  pagecache: () => import('./pagecache.ts'),
 };
