@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { demoRunner } from './lib/demo.ts';
+import { waitFor } from './lib/tsrun.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsrun-demos-res-test-'));
 const demos = demoRunner(dir);
@@ -129,6 +130,52 @@ test('demo pagecache: reading past the limit fills it with cache without an OOM;
   assert.ok(reread.workingSet > read.workingSet);
   assert.is(json.containerSurvived, true);
   assert.match(svg, /^<svg/);
+});
+
+test('demo swap without swap: says what it would show and exits 0', async () => {
+  if (readFileSync('/proc/swaps', 'utf8').trim().split('\n').length > 1) return; // the host has swap: covered below
+  const { json } = await demos.json('swap', { quiet: true });
+  assert.is(json.ran, false);
+  assert.is(json.reason, 'no swap');
+  assert.match(json.explanations.join(' '), /--use-swapfile/);
+});
+
+test('demo swap --use-swapfile: swap allowed survives with pages in swap; swappiness 0 and memory+swap = memory are OOM-killed; the swap file is gone', async () => {
+  const svgFile = join(dir, 'swap.svg');
+  const r = await demos.start(['swap', '--use-swapfile', '--quick', '--json', '--svg', svgFile]).done;
+  assert.is(r.exitCode, 0, r.stderr);
+  const json = JSON.parse(r.stdout);
+  assert.is(json.ran, true);
+  const byName = (n: string) => json.cases.find((c: { name: string }) => c.name === n);
+  const allowed = byName('swap allowed');
+  assert.ok(allowed.survived, 'survived with swap');
+  assert.ok(allowed.memory.swap >= 16 * 2 ** 20, `in swap: ${allowed.memory.swap}`);
+  assert.ok(allowed.memory.usage <= json.limit);
+  assert.is(allowed.memory.oomKills, 0);
+  const none = byName('no swap allowed');
+  assert.not.ok(none.survived);
+  assert.is(none.memory.oomKills, 1);
+  if (json.cgroupVersion === 1) {
+    const zero = byName('swappiness 0');
+    assert.not.ok(zero.survived, 'swappiness 0: no anonymous pages to swap, OOM');
+    assert.is(zero.memory.oomKills, 1);
+  }
+  assert.is(readFileSync('/proc/swaps', 'utf8'), swapsBefore, 'the swap file is off');
+  assert.match(readFileSync(svgFile, 'utf8'), /^<svg/);
+  const other = await demos.start(['cpu', '--use-swapfile']).done;
+  assert.is(other.exitCode, 2);
+  assert.match(other.stderr, '--use-swapfile is an option of "tsrun demo swap"');
+});
+
+test('demo swap --use-swapfile interrupted with SIGINT: swap off, containers and temp dir gone', async () => {
+  const d = demos.start(['swap', '--use-swapfile']);
+  const ours = (): boolean => readFileSync('/proc/swaps', 'utf8').includes('/tsrun-demo-');
+  assert.ok(await waitFor(ours, 20_000), 'the swap file was enabled');
+  process.kill(d.pid, 'SIGINT');
+  const r = await d.done;
+  assert.is(r.exitCode, 130, r.stderr);
+  assert.is(readFileSync('/proc/swaps', 'utf8'), swapsBefore, 'swapoff on SIGINT');
+  assert.equal(demoLeftovers(), []);
 });
 
 test('nothing is left behind', () => {

@@ -16,4 +16,5 @@ export const DEMOS: Record<string, () => Promise<DemoModule>> = {
   loadavg: () => import('./loadavg.ts'),
   oom: () => import('./oom.ts'),
   pagecache: () => import('./pagecache.ts'),
+  swap: () => import('./swap.ts'),
 };

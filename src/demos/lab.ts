@@ -63,6 +63,8 @@ export const EXCHANGE = '/tmp';
 
 export class Lab {
   readonly quick: boolean;
+  /** `--use-swapfile` (demo swap): the demo may make and enable a swap file of its own. */
+  readonly useSwapfile: boolean;
   readonly dir: string;
   readonly root: string;
   readonly rootfs: string;
@@ -75,8 +77,9 @@ export class Lab {
   readonly #cleanups: Array<() => void> = [];
   readonly #onSignal: (signal: NodeJS.Signals) => void;
 
-  private constructor(quick: boolean, progress: Progress) {
+  private constructor(quick: boolean, progress: Progress, useSwapfile: boolean) {
     this.quick = quick;
+    this.useSwapfile = useSwapfile;
     this.#progress = progress;
     this.dir = mkdtempSync(join(tmpdir(), 'tsrun-demo-'));
     this.root = join(this.dir, 'state');
@@ -95,11 +98,11 @@ export class Lab {
     }
   }
 
-  static open(opts: { quick: boolean; progress: Progress }): Lab {
+  static open(opts: { quick: boolean; progress: Progress; useSwapfile?: boolean }): Lab {
     if (process.getuid?.() !== 0) {
       throw new RuntimeError('ERR_PERMISSION', 'tsrun demo needs root: it creates containers', { hint: 'run it with sudo' });
     }
-    return new Lab(opts.quick, opts.progress);
+    return new Lab(opts.quick, opts.progress, opts.useSwapfile === true);
   }
 
   /** Registers `fn` to run in close(), after the containers are deleted, also on Ctrl-C. */
