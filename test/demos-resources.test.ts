@@ -6,12 +6,12 @@
 // or process of a demo is left.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { demoRunner } from './lib/demo.ts';
-import { waitFor } from './lib/tsrun.ts';
+import { TSRUN, waitFor } from './lib/tsrun.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsrun-demos-res-test-'));
 const demos = demoRunner(dir);
@@ -73,8 +73,11 @@ test('demo oom: the victim is the process with the highest badness; counters, ev
     assert.ok(c.victimHadHighestBadness, `${c.case}: the victim had the highest badness`);
     const top = [...c.processes].sort((a, b) => b.badness - a.badness)[0];
     assert.is(c.victim, top.name);
-    assert.is(c.oomKills, 1, `${c.case}: one kill counted by the cgroup`);
-    assert.is(c.eventsOom, 1, `${c.case}: tsrun events printed one oom event`);
+    // One kill; on a loaded machine sometimes a second one (the victim's pages not yet uncharged when the
+    // allocator faults again): the demo explains it, and the first kill is the one that shows the choice.
+    assert.ok(c.oomKills >= 1 && c.oomKills === c.kills.length, `${c.case}: kills counted by the cgroup ${c.oomKills}, logged ${c.kills.length}`);
+    assert.is(c.kills[0].pid, c.processes.find((p: { name: string }) => p.name === c.victim).hostPid);
+    assert.is(c.eventsOom, c.oomKills, `${c.case}: tsrun events printed one oom event per kill`);
     assert.is(c.processes.find((p: { killed: boolean }) => p.killed).exitStatus, 137);
     assert.ok(c.kernelLog.some((l: string) => /Killed process \d+ \(dd\)/.test(l)), 'the kernel logged the kill');
   }
@@ -176,6 +179,88 @@ test('demo swap --use-swapfile interrupted with SIGINT: swap off, containers and
   assert.is(r.exitCode, 130, r.stderr);
   assert.is(readFileSync('/proc/swaps', 'utf8'), swapsBefore, 'swapoff on SIGINT');
   assert.equal(demoLeftovers(), []);
+});
+
+test('demo zombies (chapter 03): zombies under a sleep exhaust pids.max and fork fails; not under tsrun-init', async () => {
+  const { json } = await demos.json('zombies', { quiet: true });
+  assert.is(json.pidsLimit, true);
+  const byInit = (init: boolean) => json.results.find((r: { init: boolean }) => r.init === init);
+  const plain = byInit(false).pids;
+  const init = byInit(true).pids;
+  assert.is(plain.max, json.orphans + 4);
+  assert.ok(plain.current >= json.orphans + 2, `zombies count in pids.current: ${plain.current}`);
+  assert.ok(plain.forksOk < plain.forkAttempts, `forks under sleep: ${plain.forksOk} of ${plain.forkAttempts}`);
+  assert.ok(plain.refused >= 1, 'pids.events max counted the refusal');
+  assert.match(plain.forkError, /can't fork: Resource temporarily unavailable/);
+  assert.is(init.forksOk, init.forkAttempts, 'every fork worked under tsrun-init');
+  assert.is(init.refused, 0);
+  assert.ok(init.current < plain.current);
+});
+
+test('demo shutdown (chapter 04): the runtime stop path, TERM to PID 1 only, then kill --all KILL', async () => {
+  const { json } = await demos.json('shutdown', { quiet: true });
+  const engine = json.results.find((r: { mode: string }) => r.mode === 'engine');
+  assert.ok(engine, 'the runtime stop path ran');
+  assert.is(engine.killAll, true, 'kill --all KILL was needed: main ignores TERM');
+  assert.is(engine.exitStatus, 137);
+  const proc = (name: string) => engine.processes.find((p: { name: string }) => p.name === name);
+  assert.is(proc('main').fate, 'SIGKILL after TERM', 'PID 1 got TERM, then KILL');
+  for (const name of ['worker-1', 'worker-2', 'stubborn']) assert.is(proc(name).fate, 'SIGKILL without TERM', `${name}: KILL only`);
+  assert.ok(proc('main').secondsAfterTerm >= json.graceSeconds, 'nothing died before the stop timeout');
+  for (const mode of ['plain', 'init']) assert.is(json.results.find((r: { mode: string }) => r.mode === mode).killAll, false);
+});
+
+/** `tsrun demo NAME --quick --json` in a private mount namespace where cgroup2 is mounted at
+ *  /sys/fs/cgroup, so tsrun (and the demo) find cgroup v2 there. unshare -m makes the mounts
+ *  private: nothing leaks to the host's mount table. */
+function demoOnV2(name: string): Promise<{ exitCode: number; json: Record<string, any>; stderr: string }> {
+  const base = join(dir, `v2-${name}`);
+  const out = openSync(`${base}.out`, 'w+');
+  const err = openSync(`${base}.err`, 'w+');
+  const child = spawn('unshare', ['-m', 'sh', '-c', 'mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec "$0" demo "$@"', TSRUN, name, '--quick', '--json'], { stdio: ['ignore', out, err] });
+  demos.pids.push(child.pid!); // unshare and sh exec: the demo keeps this pid
+  return new Promise((resolve) => {
+    child.on('exit', (code) => {
+      closeSync(out);
+      closeSync(err);
+      const stdout = readFileSync(`${base}.out`, 'utf8');
+      let json: Record<string, any> = {};
+      try {
+        json = JSON.parse(stdout);
+      } catch {
+        // reported by the caller through exitCode and stderr
+      }
+      resolve({ exitCode: code ?? 128, json, stderr: readFileSync(`${base}.err`, 'utf8') });
+    });
+  });
+}
+
+test('cgroup v2 (private mount namespace): cpuusage measures from cpu.stat; the limit demos say the controller is bound to v1', async () => {
+  const controllers = readFileSync('/sys/fs/cgroup/unified/cgroup.controllers', 'utf8').split(/\s+/);
+  const usage = await demoOnV2('cpuusage');
+  assert.is(usage.exitCode, 0, usage.stderr);
+  assert.is(usage.json.cgroupVersion, 2);
+  assert.ok(usage.json.container.cpus > 0.05, `measured on v2: ${usage.json.container.cpus} CPU`);
+  assert.is(usage.json.inside.procStatCpus, usage.json.hostCpus);
+  assert.is(usage.json.limited, controllers.includes('cpu'));
+  for (const [name, controller] of [['cpu', 'cpu'], ['loadavg', 'cpu'], ['oom', 'memory'], ['pagecache', 'memory'], ['swap', 'memory']] as const) {
+    const r = await demoOnV2(name);
+    assert.is(r.exitCode, 0, `${name}: ${r.stderr}`);
+    assert.is(r.json.cgroupVersion, 2, name);
+    if (controllers.includes(controller)) {
+      assert.is.not(r.json.available, false, `${name} runs where v2 has ${controller}`);
+    } else {
+      // This hybrid host binds cpu and memory to v1 hierarchies: the demo explains, runs nothing, exits 0.
+      assert.is(r.json.available, false, name);
+      const missing = r.json.missing.find((m: { controller: string }) => m.controller === controller);
+      assert.ok(missing, `${name}: ${controller} reported missing`);
+      assert.match(missing.reason, /bound to cgroup v1 hierarchy \d+/);
+    }
+  }
+  const zombies = await demoOnV2('zombies');
+  assert.is(zombies.exitCode, 0, zombies.stderr);
+  assert.is(zombies.json.pidsLimit, controllers.includes('pids'));
+  assert.is(zombies.json.results.find((r: { init: boolean }) => !r.init).zombies, zombies.json.orphans, 'zombies pile up on v2 too');
 });
 
 test('nothing is left behind', () => {

@@ -59,6 +59,8 @@ export interface OomCase {
   eventsOom: number;
   /** The kernel's lines about the kill. */
   kernelLog: string[];
+  /** Every task the OOM killer killed in this cgroup, in order (host pid and name from its log). */
+  kills: Array<{ pid: number; task: string }>;
 }
 
 /** A holder: writes its pid, sets its oom_score_adj, then becomes dd holding `bytes` (blocked on a FIFO). */
@@ -162,14 +164,14 @@ async function runCase(lab: Lab, kind: OomCase['case'], growAdj: number): Promis
   // oom-killer" (with the task table, oom_dump_tasks) to "Killed process PID", around the "oom-kill:"
   // line that names this cgroup. Both containers run at once, so the records are picked by cgroup.
   const log = kernelLogSince(cursor);
-  const kills: Array<{ pid: number; records: typeof log }> = [];
+  const kills: Array<{ pid: number; task: string; records: typeof log }> = [];
   log.forEach((r, at) => {
     if (!(r.text.startsWith('oom-kill:') && r.text.includes(`/${run.id},`))) return;
     let start = at;
     while (start > 0 && !log[start]!.text.includes('invoked oom-killer')) start--;
     let end = at;
     while (end < log.length - 1 && !log[end]!.text.includes('Killed process')) end++;
-    kills.push({ pid: Number(/,pid=(\d+),/.exec(r.text)?.[1] ?? 0), records: log.slice(start, end + 1) });
+    kills.push({ pid: Number(/,pid=(\d+),/.exec(r.text)?.[1] ?? 0), task: /,task=([^,]*),/.exec(r.text)?.[1] ?? '', records: log.slice(start, end + 1) });
   });
   // The victim is the first task the kernel killed, else the first to die (when big, the main
   // process, dies, tsrun-init then stops grow too).
@@ -224,6 +226,7 @@ async function runCase(lab: Lab, kind: OomCase['case'], growAdj: number): Promis
     containerExitStatus,
     eventsOom,
     kernelLog,
+    kills: kills.map((k) => ({ pid: k.pid, task: k.task })),
   };
 }
 
@@ -264,6 +267,7 @@ async function run(lab: Lab): Promise<DemoReport> {
       `A process killed by the OOM killer dies of SIGKILL: its parent sees 128+9 = 137. big was the container's main process, so tsrun-init exited 137 and so did tsrun run (what Kubernetes reports as OOMKilled, exit code 137); when only grow died the container kept running.`,
       `The cgroup counts the kills in ${rel(files.oom)}, and the times usage hit the limit in ${rel(files.failcnt)}; tsrun events polls that counter and printed a {"type":"oom"} line per kill.`,
       ...(killLine ? [`The kernel logged: "${killLine}"`] : ['The kernel log (/dev/kmsg) was not readable, so the badness column comes from /proc/PID/status.']),
+      ...cases.filter((c) => c.kills.length > 1).map((c) => `In the ${c.case} container the OOM killer ran ${c.kills.length} times: the victim had left the task list but its pages were not uncharged yet (its exit was still freeing them on this busy machine) when grow faulted again, so the next round saw the cgroup still full and killed again (pids ${c.kills.map((k) => k.pid).join(', ')}).`),
     ],
     chart: {
       title: 'oom_badness() at the kill (pages), per process',
