@@ -145,7 +145,7 @@ async function run(lab: Lab): Promise<DemoReport> {
       'A quota is a ceiling, not a reservation: the container is throttled even when CPUs are idle, and a short period with many threads gives bursts then stalls (latency), which is what nr_throttled shows.',
       `Shares (cgroup v2: cpu.weight) only set the weight of the group's scheduling entity: alone with the quota container, "low" (256 shares) used ${formatNumber(alone.use.low!.cpus)} CPU; once "high" (1024 shares) spun too, low got ${formatNumber(contention.use.low!.cpus)} and high ${formatNumber(contention.use.high!.cpus)}${ratio !== null ? `, a ratio of ${formatNumber(ratio)} for 1024:256 = 4` : ''} (${files.shares}).`,
       `Shares never cap anything: an idle CPU goes to whoever is runnable. The three containers sit below a parent cgroup of the demo with ${parent.shares} ${check.version === 2 ? 'cpu.weight' : 'cpu.shares'} (16 times a plain process), the same mechanism one level up: it keeps the host's other work from starving them, so the quota is what limits the quota container.`,
-      `CPU time comes from ${files.usage} (split into ${files.user} and ${files.system}), read before and after each phase; tsrun events --stats reported throttling ${JSON.stringify(throttling)} for the quota container.`,
+      `CPU time comes from ${files.usage} (split into ${files.user} and ${files.system}), read before and after each phase (the user/system split is sampled at timer ticks, so it need not add up to the exact total); tsrun events --stats reported throttling ${JSON.stringify(throttling)} for the quota container.`,
     ],
     chart: {
       title: 'CPUs used per container',

@@ -218,8 +218,9 @@ export class Lab {
     for (const fn of this.#cleanups.splice(0).reverse()) {
       try {
         fn();
-      } catch {
-        // best effort: the rest must still run
+      } catch (err) {
+        // The rest must still run; what could not be undone is said.
+        process.stderr.write(`tsrun demo: cleanup: ${(err as Error).message}\n`);
       }
     }
     rmSync(this.dir, { recursive: true, force: true });

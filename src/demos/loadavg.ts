@@ -27,6 +27,8 @@ export interface StateCounts {
   sleeping: number;
 }
 
+const signed = (n: number): string => (n >= 0 ? `+${formatNumber(n)}` : `−${formatNumber(-n)}`);
+
 async function run(lab: Lab): Promise<DemoReport> {
   const check = checkControllers(['cpu', 'cpuacct', 'memory']);
   const cpuMissing = check.missing.filter((m) => m.controller === 'cpu' || (check.version === 1 && m.controller === 'cpuacct'));
@@ -98,13 +100,13 @@ async function run(lab: Lab): Promise<DemoReport> {
         headers: ['measure', 'value'],
         rows: [
           ['CPU used (cgroup)', `${formatNumber(use.cpus)} CPU (limit ${limitCpus})`],
-          ['threads runnable (R), mean', states.running],
-          ['threads in uninterruptible sleep (D), mean', states.uninterruptible],
+          ['threads runnable (R), mean', String(states.running)],
+          ['threads in uninterruptible sleep (D), mean', String(states.uninterruptible)],
           ['periods throttled', `${use.throttled} of ${use.periods} (${formatNumber(use.throttledSeconds)} s throttled, summed over CPUs)`],
           ['estimated load the container adds', `${contribution} = ${states.running} R × (1 − ${formatNumber(round(throttledShare, 2))} throttled) + ${states.uninterruptible} D`],
-          ['load per CPU of its limit', round(contribution / limitCpus, 2)],
+          ['load per CPU of its limit', String(round(contribution / limitCpus, 2))],
           ['host /proc/loadavg before', `${hostBefore.load1} ${hostBefore.load5} ${hostBefore.load15}`],
-          ['host /proc/loadavg after', `${hostAfter.load1} ${hostAfter.load5} ${hostAfter.load15} (+${formatNumber(round(hostAfter.load1 - hostBefore.load1, 2))} in 1 min avg; this container alone: about +${expectedRise})`],
+          ['host /proc/loadavg after', `${hostAfter.load1} ${hostAfter.load5} ${hostAfter.load15} (${signed(round(hostAfter.load1 - hostBefore.load1, 2))} in the 1-minute average; this container alone: about +${expectedRise})`],
         ],
       },
     ],

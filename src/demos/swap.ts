@@ -17,6 +17,7 @@ import { closeSync, existsSync, openSync, readFileSync, renameSync, writeFileSyn
 import { join } from 'node:path';
 import { RuntimeError } from '../runtime/errors.ts';
 import { cgroupMounts } from '../runtime/cgroups/detect.ts';
+import { sleepMs } from '../runtime/cgroups/fsio.ts';
 import { checkControllers, ContainerCgroup, MiB, mib, round, unavailableReport, type CgroupVersion, type MemorySample } from './cgroup-lab.ts';
 import { alive, sleep, waitUntil, type Demo, type Lab } from './lab.ts';
 import { type DemoReport } from './report.ts';
@@ -61,7 +62,17 @@ function enableSwapfile(lab: Lab): string {
     closeSync(fd);
   }
   lab.onClose(() => {
-    if (activeSwaps().includes(file)) execFileSync('swapoff', [file], { stdio: 'ignore' });
+    // A few tries: swapoff has to read back what is still swapped out, and can fail transiently (EINTR, ENOMEM).
+    let last = '';
+    for (let attempt = 0; attempt < 5 && activeSwaps().includes(file); attempt++) {
+      if (attempt > 0) sleepMs(200 * attempt);
+      try {
+        execFileSync('swapoff', [file], { stdio: ['ignore', 'ignore', 'pipe'] });
+      } catch (err) {
+        last = String((err as { stderr?: Buffer }).stderr ?? '').trim() || (err as Error).message;
+      }
+    }
+    if (activeSwaps().includes(file)) throw new Error(`swapoff ${file}: ${last}; run swapoff ${file} by hand, then remove it`);
   });
   try {
     execFileSync('mkswap', [file], { stdio: ['ignore', 'ignore', 'pipe'] });
