@@ -423,15 +423,9 @@ export class DemoParent {
     const version = detectCgroupVersion();
     lab.onClose(() => this.remove());
     if (version === 2) {
-      const dir = join(DEFAULT_CGROUP_ROOT, this.name);
-      mkdirSync(dir);
+      mkdirSync(join(DEFAULT_CGROUP_ROOT, this.name));
       this.shares = 1600;
-      try {
-        writeFileSync(join(dir, 'cgroup.subtree_control'), '+cpu');
-        writeFileSync(join(dir, 'cpu.weight'), '1600');
-      } catch {
-        // no cpu controller on this v2 hierarchy: the demo says so itself
-      }
+      this.settle();
       return;
     }
     const cpu = cgroupMounts().find((m) => m.controllers.includes('cpu'));
@@ -440,6 +434,17 @@ export class DemoParent {
     const dir = join(cpu.mountPoint, this.name);
     mkdirSync(dir);
     writeFileSync(join(dir, 'cpu.shares'), String(this.shares));
+  }
+
+  /** v2: cpu.weight appears only once tsrun has enabled the cpu controller on the way down (at the
+   *  first container's create), so the weight is written again after the containers start. */
+  settle(): void {
+    if (detectCgroupVersion() !== 2) return;
+    try {
+      writeFileSync(join(DEFAULT_CGROUP_ROOT, this.name, 'cpu.weight'), String(this.shares));
+    } catch {
+      // no cpu controller on this v2 hierarchy: the demo says so itself
+    }
   }
 
   /** The cgroupsPath for a container below it. */
