@@ -35,7 +35,7 @@ export interface OomProcess {
   oomScore: number | null;
   /** Last VmRSS read before the kill, bytes. */
   rss: number;
-  /** oom_badness() in pages as the kernel computed it for this cgroup: rss + swap + page tables + adj × limit/1000 (from the kernel's task table when it logged one). */
+  /** oom_badness() in pages as the kernel computes it for this cgroup: rss + swap + page tables + adj × floor(limit pages / 1000) (from the kernel's task table when it logged one). */
   badness: number;
   killed: boolean;
   /** 128+9 for the victim, as its parent saw it; null while it ran. */
@@ -199,15 +199,16 @@ async function runCase(lab: Lab, kind: OomCase['case'], growAdj: number): Promis
       table.set(Number(m[1]), { rss: Number(m[2]), pgtables: Number(m[3]), swap: Number(m[4]), adj: Number(m[5]) });
     }
   }
-  const limitPages = LIMIT / PAGE;
+  // oom_badness(): adj *= totalpages / 1000 (integer division), totalpages = the cgroup's limit in pages.
+  const adjUnit = Math.floor(LIMIT / PAGE / 1000);
   const processes: OomProcess[] = (['big', 'grow'] as const).map((name) => {
     const p = pids[name];
     const s = last[name] ?? { oomScore: 0, adj: 0, rss: 0, pte: 0, swap: 0 };
     const oomScore = before[name]?.oomScore ?? null;
     const t = table.get(p);
     const badness = t
-      ? t.rss + t.swap + Math.floor(t.pgtables / PAGE) + Math.trunc((t.adj * limitPages) / 1000)
-      : Math.floor((s.rss + s.swap + s.pte) / PAGE) + Math.trunc((s.adj * limitPages) / 1000);
+      ? t.rss + t.swap + Math.floor(t.pgtables / PAGE) + t.adj * adjUnit
+      : Math.floor((s.rss + s.swap + s.pte) / PAGE) + s.adj * adjUnit;
     const killed = name === 'big' ? killedBig : killedGrow;
     const status = name === 'big' ? (killedBig ? containerExitStatus : null) : killedGrow ? readInt(growStatusFile) ?? null : null;
     return { name, hostPid: p, bytes: name === 'big' ? BIG : GROW, oomScoreAdj: t?.adj ?? s.adj, oomScore, rss: t ? t.rss * PAGE : s.rss, badness, killed, exitStatus: status };
@@ -261,8 +262,8 @@ async function run(lab: Lab): Promise<DemoReport> {
     ],
     explanations: [
       `grow's page faults could not be charged to the memory cgroup (usage at ${files.limit.replace(/^.*\//, '')}); after reclaim found nothing to free (no page cache, no swap), try_charge_memcg() called mem_cgroup_out_of_memory(), and the kernel's out_of_memory() picked a victim in this cgroup only (constraint CONSTRAINT_MEMCG).`,
-      `The victim is the task with the highest oom_badness(): resident pages + swap entries + page-table pages + oom_score_adj × (limit in pages = ${limitPages}) / 1000. With adj 0 everywhere, ${describe(plain)}${plain.victim === 'big' ? ': the biggest process dies, not the one that asked for memory' : ''}.`,
-      `In the second container grow wrote ${growAdj} to /proc/self/oom_score_adj (raising it needs no privilege; lowering needs CAP_SYS_RESOURCE, which this host's bounding set lacks), adding ${growAdj / 1000} × ${limitPages} pages to its score: ${describe(adjusted)}.`,
+      `The victim is the task with the highest oom_badness(): resident pages + swap entries + page-table pages + oom_score_adj × (the limit in pages / 1000, rounded down: ${limitPages} / 1000 = ${Math.floor(limitPages / 1000)}). With adj 0 everywhere, ${describe(plain)}${plain.victim === 'big' ? ': the biggest process dies, not the one that asked for memory' : ''}.`,
+      `In the second container grow wrote ${growAdj} to /proc/self/oom_score_adj (raising it needs no privilege; lowering needs CAP_SYS_RESOURCE, which this host's bounding set lacks), adding ${growAdj} × ${Math.floor(limitPages / 1000)} = ${growAdj * Math.floor(limitPages / 1000)} pages to its score: ${describe(adjusted)}.`,
       '/proc/PID/oom_score shows the same formula scaled to 0..2000 against the host\'s RAM, not the cgroup limit, so it ranks processes the same way only when their oom_score_adj are equal; the badness column uses the cgroup limit, as the kernel did, with the RSS from the task table it logged.',
       `A process killed by the OOM killer dies of SIGKILL: its parent sees 128+9 = 137. big is the container's main process: when it was killed, tsrun-init exited with its status and so did tsrun run (${cases.map((c) => `${c.case}: ${c.containerExitStatus ?? 'kept running'}`).join(', ')}), which is what Kubernetes reports as OOMKilled, exit code 137; when only grow died the container kept running.`,
       `The cgroup counts the kills in ${rel(files.oom)}, and the times usage hit the limit in ${rel(files.failcnt)}; tsrun events polls that counter and printed a {"type":"oom"} line per kill.`,
