@@ -14,7 +14,8 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntimeError } from '../runtime/errors.ts';
 import type { Config } from '../runtime/oci-types.ts';
-import { checkControllers, ContainerCgroup, DemoParent, cpuBetween, hostCpuCount, round, unavailableReport, type CpuUse } from './cgroup-lab.ts';
+import { checkControllers, ContainerCgroup, DemoParent, cpuBetween, round, unavailableReport, type CpuUse } from './cgroup-lab.ts';
+import { hostCpuCount } from './host-lab.ts';
 import { sleep, waitUntil, type Demo, type Foreground, type Lab, type LabBundle } from './lab.ts';
 import { formatNumber, type DemoReport } from './report.ts';
 

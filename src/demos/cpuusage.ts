@@ -12,7 +12,8 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntimeError } from '../runtime/errors.ts';
-import { checkControllers, ContainerCgroup, cpuBetween, DemoParent, hostCpuCount, loadavg, round, unavailableReport, type CpuSample } from './cgroup-lab.ts';
+import { checkControllers, ContainerCgroup, cpuBetween, DemoParent, round, unavailableReport, type CpuSample } from './cgroup-lab.ts';
+import { hostCpuCount, loadavg } from './host-lab.ts';
 import { startContainer } from './cpu.ts';
 import { waitUntil, type Demo, type Lab } from './lab.ts';
 import { formatNumber, type DemoReport } from './report.ts';

@@ -11,7 +11,8 @@
 // N+M here, for a container that uses one CPU.
 import { readFileSync } from 'node:fs';
 import { RuntimeError } from '../runtime/errors.ts';
-import { checkControllers, ContainerCgroup, cpuBetween, DemoParent, hostCpuCount, loadavg, MiB, round, unavailableReport } from './cgroup-lab.ts';
+import { checkControllers, ContainerCgroup, cpuBetween, DemoParent, MiB, round, unavailableReport } from './cgroup-lab.ts';
+import { hostCpuCount, loadavg } from './host-lab.ts';
 import { spinners, startContainer } from './cpu.ts';
 import { sleep, waitUntil, type Demo, type Lab } from './lab.ts';
 import { formatNumber, type DemoReport } from './report.ts';

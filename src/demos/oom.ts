@@ -16,7 +16,8 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntimeError } from '../runtime/errors.ts';
-import { checkControllers, ContainerCgroup, kernelLogCursor, kernelLogSince, MiB, mib, round, unavailableReport, watchEvents, type MemorySample } from './cgroup-lab.ts';
+import { checkControllers, ContainerCgroup, MiB, mib, round, unavailableReport, type MemorySample } from './cgroup-lab.ts';
+import { kernelLogCursor, kernelLogSince, watchEvents } from './host-lab.ts';
 import { alive, namespaceProcesses, sleep, waitUntil, type Demo, type Lab } from './lab.ts';
 import { formatNumber, type DemoReport } from './report.ts';
 

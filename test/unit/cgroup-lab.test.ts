@@ -2,7 +2,8 @@
 // use between two cgroup samples, the demo option parser's --use-swapfile.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cpuBetween, loadavg, mib, round } from '../../src/demos/cgroup-lab.ts';
+import { cpuBetween, mib, round } from '../../src/demos/cgroup-lab.ts';
+import { loadavg } from '../../src/demos/host-lab.ts';
 import { parseProcStat } from '../../src/demos/cpuusage.ts';
 import { parseDemoArgs } from '../../src/runtime/verbs/demo.ts';
 
