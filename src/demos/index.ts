@@ -11,4 +11,10 @@ export const DEMOS: Record<string, () => Promise<DemoModule>> = {
   sysctl: () => import('./sysctl.ts'),
   netlat: () => import('./netlat.ts'),
   reorder: () => import('./reorder.ts'),
+  cpu: () => import('./cpu.ts'),
+  cpuusage: () => import('./cpuusage.ts'),
+  loadavg: () => import('./loadavg.ts'),
+  oom: () => import('./oom.ts'),
+  pagecache: () => import('./pagecache.ts'),
+  swap: () => import('./swap.ts'),
 };

@@ -63,6 +63,8 @@ export const EXCHANGE = '/tmp';
 
 export class Lab {
   readonly quick: boolean;
+  /** `--use-swapfile` (demo swap): the demo may make and enable a swap file of its own. */
+  readonly useSwapfile: boolean;
   readonly dir: string;
   readonly root: string;
   readonly rootfs: string;
@@ -71,10 +73,13 @@ export class Lab {
   readonly #children = new Set<number>();
   #files = 0;
   #closed = false;
+  /** Run by close() after the containers are deleted (e.g. a demo's own parent cgroup). */
+  readonly #cleanups: Array<() => void> = [];
   readonly #onSignal: (signal: NodeJS.Signals) => void;
 
-  private constructor(quick: boolean, progress: Progress) {
+  private constructor(quick: boolean, progress: Progress, useSwapfile: boolean) {
     this.quick = quick;
+    this.useSwapfile = useSwapfile;
     this.#progress = progress;
     this.dir = mkdtempSync(join(tmpdir(), 'tsrun-demo-'));
     this.root = join(this.dir, 'state');
@@ -93,11 +98,16 @@ export class Lab {
     }
   }
 
-  static open(opts: { quick: boolean; progress: Progress }): Lab {
+  static open(opts: { quick: boolean; progress: Progress; useSwapfile?: boolean }): Lab {
     if (process.getuid?.() !== 0) {
       throw new RuntimeError('ERR_PERMISSION', 'tsrun demo needs root: it creates containers', { hint: 'run it with sudo' });
     }
-    return new Lab(opts.quick, opts.progress);
+    return new Lab(opts.quick, opts.progress, opts.useSwapfile === true);
+  }
+
+  /** Registers `fn` to run in close(), after the containers are deleted, also on Ctrl-C. */
+  onClose(fn: () => void): void {
+    this.#cleanups.push(fn);
   }
 
   /** Says what is happening now (spinner line on a TTY). */
@@ -152,13 +162,14 @@ export class Lab {
     return done;
   }
 
-  /** `tsrun run` in the background: the container's status arrives when it stops. */
-  runForeground(prefix: string, bundle: LabBundle): Foreground {
+  /** `tsrun run` in the background: the container's status arrives when it stops.
+   *  `keep`: `tsrun run --keep`, the stopped container (and its cgroup) stays until close(). */
+  runForeground(prefix: string, bundle: LabBundle, opts: { keep?: boolean } = {}): Foreground {
     const id = this.id(prefix);
     const pidFile = join(this.dir, `${id}.pid`);
     const logFile = join(this.dir, `${id}.log`);
     const log = openSync(logFile, 'w+');
-    const child = spawn(tsrunCommand(), ['--root', this.root, 'run', '--pid-file', pidFile, '--bundle', bundle.dir, id], {
+    const child = spawn(tsrunCommand(), ['--root', this.root, 'run', ...(opts.keep ? ['--keep'] : []), '--pid-file', pidFile, '--bundle', bundle.dir, id], {
       stdio: ['ignore', log, log],
     });
     let exited = false;
@@ -203,6 +214,14 @@ export class Lab {
     signal(children.filter(alive), 'SIGKILL');
     for (const id of existsSync(this.root) ? readdirSync(this.root) : []) {
       spawnSync(tsrunCommand(), ['--root', this.root, 'delete', '--force', id], { stdio: 'ignore' });
+    }
+    for (const fn of this.#cleanups.splice(0).reverse()) {
+      try {
+        fn();
+      } catch (err) {
+        // The rest must still run; what could not be undone is said.
+        process.stderr.write(`tsrun demo: cleanup: ${(err as Error).message}\n`);
+      }
     }
     rmSync(this.dir, { recursive: true, force: true });
     this.#progress.done();

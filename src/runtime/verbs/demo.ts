@@ -13,6 +13,8 @@ export interface DemoArgs {
   svg: string | undefined;
   quick: boolean;
   help: boolean;
+  /** demo swap only: make and enable a swap file for the run. */
+  useSwapfile: boolean;
 }
 
 /** The options after NAME, on top of those the table parsed before it. */
@@ -22,6 +24,7 @@ export function parseDemoArgs(args: string[], options: Context['options']): Demo
     svg: typeof options.svg === 'string' && options.svg !== '' ? options.svg : undefined,
     quick: options.quick === true,
     help: false,
+    useSwapfile: false,
   };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
@@ -29,6 +32,7 @@ export function parseDemoArgs(args: string[], options: Context['options']): Demo
     if (name === '--json') out.json = inline === undefined || !['false', '0', 'no'].includes(inline);
     else if (name === '--quick') out.quick = inline === undefined || !['false', '0', 'no'].includes(inline);
     else if (name === '--help' || name === '-h') out.help = true;
+    else if (name === '--use-swapfile' && inline === undefined) out.useSwapfile = true;
     else if (name === '--svg') {
       const file = inline ?? args[++i];
       if (file === undefined || file === '') throw new RuntimeError('ERR_USAGE', 'option --svg needs a file name');
@@ -54,6 +58,7 @@ async function overview(): Promise<string> {
     '  --json        print the results as JSON (stable field names)',
     '  --svg FILE    also write a bar chart of the results (SVG)',
     '  --quick       shorter waits, for tests',
+    '  --use-swapfile  (swap) make and enable a small swap file for the run, removed after',
     '',
     'Needs root. Each demo uses its own temp dir and --root and removes them, also on Ctrl-C.',
   );
@@ -76,6 +81,7 @@ export default async function demoVerb(ctx: Context): Promise<number> {
     throw new RuntimeError('ERR_USAGE', `unknown demo ${JSON.stringify(name)}`, { hint: `one of ${Object.keys(DEMOS).join(', ')}` });
   }
   const args = parseDemoArgs(rest, ctx.options);
+  if (args.useSwapfile && name !== 'swap') throw new RuntimeError('ERR_USAGE', `--use-swapfile is an option of "tsrun demo swap", not of ${JSON.stringify(name)}`);
   const demo = (await load()).default;
   if (args.help) {
     process.stdout.write(`tsrun demo ${demo.name} [--json] [--svg FILE] [--quick]\n\n${demo.summary}.\nTakes ${demo.takes}.\n`);
@@ -83,7 +89,7 @@ export default async function demoVerb(ctx: Context): Promise<number> {
   }
   const [{ Lab }, report] = await Promise.all([import('../../demos/lab.ts'), import('../../demos/report.ts')]);
   const progress = report.createProgress(process.stderr);
-  const lab = Lab.open({ quick: args.quick, progress });
+  const lab = Lab.open({ quick: args.quick, progress, useSwapfile: args.useSwapfile });
   let result;
   try {
     result = await demo.run(lab);
