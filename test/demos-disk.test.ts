@@ -1,0 +1,107 @@
+// `tsrun demo overlay|quota|blkio|dirty --quick --json --svg FILE` run to the
+// end with real containers, overlay mounts and loop devices; their JSON must
+// show the effect each demo exists for, compared within the run (never an
+// absolute time: the machine may be loaded). Then: nothing left behind (loop
+// devices, mounts, temp dirs, cgroups), also after a Ctrl-C.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sleepMs, waitFor } from './lib/tsrun.ts';
+import { demoRunner } from './lib/demo.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'tsrun-demosdisk-test-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+const demos = demoRunner(dir);
+
+const labDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('tsrun-demo-'));
+/** Loop devices backed by one of our temp images. */
+const loops = (): string[] => spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes('tsrun-demo-disk-'));
+const mounts = (): string[] => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes('tsrun-demo-disk-'));
+const before = { labs: new Set(labDirs()), loops: loops().length };
+
+function leftovers(): string[] {
+  const found: string[] = [];
+  // Other helpers may run demos at the same time: only the disk demos' dirs, loops and mounts count.
+  const labs = labDirs().filter((d) => !before.labs.has(d) && d.startsWith('tsrun-demo-disk-'));
+  if (labs.length) found.push(`disk lab dirs: ${labs.join(' ')}`);
+  if (loops().length > before.loops) found.push(`loop devices: ${loops().join('; ')}`);
+  if (mounts().length) found.push(`mounts: ${mounts().join('; ')}`);
+  for (const pid of demos.pids) {
+    const cg = spawnSync('find', ['/sys/fs/cgroup', '-maxdepth', '4', '-type', 'd', '-name', `demo-*-${pid}-*`], { encoding: 'utf8' }).stdout.trim();
+    if (cg) found.push(`cgroups: ${cg.split('\n').join(' ')}`);
+  }
+  return found;
+}
+
+test('demo overlay: the first write to a big lower file (copy-up) is slower than the second, and the file lands whole in the upper layer', async () => {
+  const { json, svg } = await demos.json('overlay', { quiet: true });
+  assert.is(json.files.length, 3);
+  const largest = json.files[json.files.length - 1];
+  assert.ok(largest.firstWriteUs > largest.secondWriteUs, `copy-up ${largest.firstWriteUs} us > second write ${largest.secondWriteUs} us`);
+  assert.is(json.largest.copyUpSlowerThanSecondWrite, true);
+  for (const f of json.files) {
+    assert.ok(f.upperAllocatedBytes >= f.sizeBytes, `${f.name} copied up in full`);
+    assert.is(f.upperSizeBytes, f.sizeBytes + 4, `${f.name}: two appends of 2 bytes`);
+  }
+  assert.is(json.readOnlyFile.copiedUp, false, 'reading does not copy up');
+  assert.is(json.lowerUnchanged, true);
+  assert.match(svg, /^<svg/);
+});
+
+test('demo quota: without a limit the storage fills up; with one the container gets ENOSPC at the limit and the storage stays free', async () => {
+  const { json, svg } = await demos.json('quota', { quiet: true });
+  const [free, limited] = json.cases;
+  assert.is(free.name, 'no-quota');
+  assert.ok(free.enospc, free.ddError);
+  assert.ok(free.fsAfter.availBytes < 4 << 20, 'the storage is full');
+  assert.is(free.hostWrite.ok, false, 'and the host cannot write to it either');
+  assert.ok(limited.enospc, limited.ddError);
+  assert.ok(limited.writtenBytes <= json.limit.bytes, 'stopped at the limit');
+  assert.ok(limited.writtenBytes > json.limit.bytes / 2, 'but wrote up to it');
+  assert.ok(limited.fsAfter.availBytes > json.filesystem.availBytesBefore / 2, 'the storage keeps its space');
+  assert.is(limited.hostWrite.ok, true);
+  assert.ok(['xfs-project-quota', 'tmpfs'].includes(json.limit.kind));
+  if (json.limit.kind === 'tmpfs') assert.match(json.limit.whyNotProjectQuota, /prjquota/);
+  assert.is(json.summary.noLimitFilledFs, true);
+  assert.is(json.summary.limitStoppedAtLimit, true);
+  assert.match(svg, /^<svg/);
+});
+
+test('demo blkio: direct IO and fsync obey the throttle, buffered writes do not and are not charged to the cgroup (v1)', async () => {
+  const { json, svg } = await demos.json('blkio', { quiet: true });
+  const step = (n: string) => json.steps.find((s: { name: string }) => s.name === n);
+  const limit = json.limitMiBPerSec;
+  // Generous: throttling can only make a step slower than the limit, a loaded machine slower still.
+  assert.ok(step('direct-write').mibPerSec <= limit * 1.5, `direct write ${step('direct-write').mibPerSec} MiB/s`);
+  assert.ok(step('direct-read').mibPerSec <= limit * 1.5, `direct read ${step('direct-read').mibPerSec} MiB/s`);
+  assert.ok(step('fsync-write').mibPerSec <= limit * 1.5, `fsync write ${step('fsync-write').mibPerSec} MiB/s`);
+  assert.ok(step('buffered-write').mibPerSec > limit * 2, `buffered write ${step('buffered-write').mibPerSec} MiB/s`);
+  assert.is(step('direct-write').chargedBytes, json.sizeBytes, 'every direct byte went through the cgroup');
+  if (json.cgroupVersion === 1) {
+    assert.ok(step('buffered-write').chargedBytes < json.sizeBytes / 4, 'buffered: written back outside the cgroup');
+    assert.ok(json.hostSync.chargedWriteBytes < json.sizeBytes / 4);
+    assert.match(json.limitFiles['blkio.throttle.write_bps_device'], new RegExp(`^${json.dev} ${json.limitBytesPerSec}$`));
+  } else {
+    assert.match(json.limitFiles['io.max'], new RegExp(`^${json.dev} rbps=${json.limitBytesPerSec} wbps=${json.limitBytesPerSec}`));
+  }
+  assert.match(svg, /^<svg/);
+});
+
+test('a disk demo interrupted with SIGINT unmounts, detaches its loop device and removes its dirs', async () => {
+  const d = demos.start(['blkio']);
+  assert.ok(await waitFor(() => loops().length > before.loops, 20_000), 'the demo attached a loop device');
+  await sleepMs(1500);
+  process.kill(d.pid, 'SIGINT');
+  const r = await d.done;
+  assert.is(r.exitCode, 130, r.stderr);
+  assert.equal(leftovers(), []);
+});
+
+test('nothing is left behind', () => {
+  assert.equal(leftovers(), []);
+});
+
+test.run();
