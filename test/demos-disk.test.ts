@@ -90,6 +90,20 @@ test('demo blkio: direct IO and fsync obey the throttle, buffered writes do not 
   assert.match(svg, /^<svg/);
 });
 
+test('demo dirty: the small memory limit caps the container\'s dirty pages and is hit; the global dirty limits are left alone', async () => {
+  const { json, svg } = await demos.json('dirty', { quiet: true });
+  const { small, large } = json;
+  assert.ok(small.limitBytes < large.limitBytes);
+  for (const c of [small, large]) assert.ok(c.medianUs > 0 && c.worstUs >= c.medianUs && c.p90Us >= c.medianUs, 'median <= p90 <= worst');
+  assert.ok(small.maxDirtyBytes <= small.limitBytes, `dirty ${small.maxDirtyBytes} within the ${small.limitBytes} limit`);
+  assert.ok(small.limitHits > 0, 'the small cgroup reclaimed at its limit');
+  assert.is(large.limitHits, 0, 'the large one never did');
+  assert.ok(large.maxDirtyBytes > small.limitBytes, 'with room, more dirty pages pile up than the small limit allows');
+  assert.is(json.global.unchanged, true);
+  assert.ok(json.global.dirtyThresholdBytes > json.global.dirtyBackgroundThresholdBytes);
+  assert.match(svg, /^<svg/);
+});
+
 test('a disk demo interrupted with SIGINT unmounts, detaches its loop device and removes its dirs', async () => {
   const d = demos.start(['blkio']);
   assert.ok(await waitFor(() => loops().length > before.loops, 20_000), 'the demo attached a loop device');

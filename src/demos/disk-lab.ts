@@ -78,13 +78,13 @@ export class DiskLab {
 
   /** A sparse image of `sizeMB`, formatted `fstype`, attached to a free loop
    *  device and mounted (with `mountOptions`) on a dir of ours. */
-  loopFs(name: string, sizeMB: number, fstype: 'ext4' | 'xfs', mountOptions: string[] = []): LoopFs {
+  loopFs(name: string, sizeMB: number, fstype: 'ext4' | 'xfs', mountOptions: string[] = [], loopOptions: string[] = []): LoopFs {
     const image = join(this.dir, `${name}.img`);
     must(`the ${name} image`, 'truncate', ['-s', `${sizeMB}M`, image]);
     this.#undo.push({ what: `rm ${image}`, run: () => rmSync(image, { force: true }) });
     if (fstype === 'ext4') must(`mkfs.ext4 on the ${name} image`, 'mkfs.ext4', ['-q', '-F', '-m', '0', image]);
     else must(`mkfs.xfs on the ${name} image`, 'mkfs.xfs', ['-q', '-f', image]);
-    const device = must(`a loop device for the ${name} image`, 'losetup', ['--find', '--show', image]).trim();
+    const device = must(`a loop device for the ${name} image`, 'losetup', [...loopOptions, '--find', '--show', image]).trim();
     this.#undo.push({ what: `losetup -d ${device}`, run: () => void spawnSync('losetup', ['-d', device], { stdio: 'ignore' }) });
     const [major, minor] = readText(`/sys/block/${device.replace('/dev/', '')}/dev`).split(':').map(Number);
     const mountpoint = join(this.dir, name);

@@ -11,6 +11,7 @@ export const DEMOS: Record<string, () => Promise<DemoModule>> = {
   overlay: () => import('./overlay.ts'),
   quota: () => import('./quota.ts'),
   blkio: () => import('./blkio.ts'),
+  dirty: () => import('./dirty.ts'),
   sysctl: () => import('./sysctl.ts'),
   netlat: () => import('./netlat.ts'),
   reorder: () => import('./reorder.ts'),
