@@ -93,7 +93,7 @@ test('demo shutdown: the workers get TERM with tsrun-init, and only SIGKILL with
   assert.match(svg, /^<svg/);
 });
 
-test('demo sysctl: default 7200 and the host congestion control, 600 when configured, write refused, host unchanged', async () => {
+test('demo sysctl: from a host tuned to 300, default 7200 and init_net\'s congestion control, 600 when configured, write refused, host unchanged', async () => {
   const host = readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
   const { json, svg } = await demos.json('sysctl', { quiet: true });
   assert.equal(json.sysctl, { 'net.ipv4.tcp_keepalive_time': '600' });
@@ -103,6 +103,9 @@ test('demo sysctl: default 7200 and the host congestion control, 600 when config
   assert.is(json.container.default['net.ipv4.tcp_congestion_control'], host, 'inherited from the host');
   assert.is(json.host.before['net.ipv4.tcp_congestion_control'], host);
   assert.is(json.container.configured['net.ipv4.tcp_keepalive_time'], '600');
+  // The stand-in host was tuned; the container did not inherit it.
+  assert.is(json.standInHost['net.ipv4.tcp_keepalive_time'], '300');
+  assert.is.not(json.standInHost['net.ipv4.tcp_congestion_control'], host, 'tuned away from the real host');
   assert.is(json.host.unchanged, true);
   assert.equal(json.host.before, json.host.after);
   assert.is(json.writeFromInside.refused, true);
