@@ -58,4 +58,16 @@ test('README "Using it": every line works as written', () => {
   assert.equal(readdirSync(root), [], 'web was deleted');
 });
 
+test('--debug prints the create plan step by step, environments left out', () => {
+  const r = spawnSync(join(PROJECT, 'bin', 'tsrun'), ['--root', root, '--debug', 'run', '--bundle', join(PROJECT, 'examples', 'busybox'), 'plan'], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  const steps = r.stderr.split('\n').filter((l) => / create plan: plan \d+\/\d+: /.test(l));
+  const total = Number(/plan of (\d+) steps/.exec(r.stderr)?.[1]);
+  assert.is(steps.length, total, 'one line per step');
+  assert.ok(steps.some((l) => / pivot .*# pivot_root into/.test(l)));
+  const exec = steps.find((l) => / exec /.test(l))!;
+  assert.match(exec, /\(2 env vars\)/);
+  assert.not.match(r.stderr, /TERM=xterm/, 'no environment in the debug output');
+});
+
 test.run();

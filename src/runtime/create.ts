@@ -9,6 +9,7 @@ import type { Cgroup } from './cgroups/types.ts';
 import type { Context } from './context.ts';
 import { DEFAULT_GRACE_SECONDS, GRACE_ANNOTATION, INIT_ANNOTATION, PGRP_ANNOTATION } from './annotations.ts';
 import { buildCreatePlan } from './create-plan.ts';
+import type { PlanStep } from '../ns/plan.ts';
 import { RuntimeError } from './errors.ts';
 import { loadConfig } from './load-config.ts';
 import type { Config, HookKind, Resources } from './oci-types.ts';
@@ -67,6 +68,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
       runtimeEnv: Object.entries(process.env).map(([k, v]) => `${k}=${v}`),
     });
     ctx.log.debug(`create ${id}: validated, plan of ${plan.length} steps`);
+    if (ctx.options.debug === true) plan.forEach((s, i) => ctx.log.debug(`create ${id}: plan ${i + 1}/${plan.length}: ${describeStep(s)}`));
     // 4. The cgroup, made and limited before the container's process exists;
     //    on v1 the helper (or, in a foreground run, the child) joins it itself.
     cgroup.create();
@@ -151,6 +153,20 @@ function undo(ctx: Context, cgroup: Cgroup, state: StoredState | undefined, help
     ctx.log.warn(`warning: ${(err as Error).message}`);
   }
   ctx.store.remove(id);
+}
+
+/** One plan step for --debug: the op and its arguments, environments left out
+ *  (they can hold secrets): exec and hook steps show only how many variables. */
+function describeStep(s: PlanStep): string {
+  let args: Array<string | number> = s.args;
+  if (s.op === 'exec') {
+    const n = Number(s.args[1]);
+    args = [s.args[0]!, ...s.args.slice(2 + n), `(${n} env vars)`];
+  } else if (s.op === 'hook') {
+    const argc = Number(s.args[4]);
+    args = [...s.args.slice(0, 4), ...s.args.slice(5, 5 + argc), `(${s.args.length - 5 - argc} env vars)`];
+  }
+  return `${s.op} ${args.map((a) => (/^[\w@/.:=,+-]+$/.test(String(a)) ? String(a) : JSON.stringify(String(a)))).join(' ')}${s.what ? `  # ${s.what}` : ''}`;
 }
 
 export function writePidFile(file: string, pid: number): void {
