@@ -11,7 +11,7 @@
 // again. Between steps the host reads the cgroup's own byte counters.
 import { join } from 'node:path';
 import { RuntimeError } from '../runtime/errors.ts';
-import { atMark, cgroupDirOf, type CgroupDir, DiskLab, keyValues, markFn, must, NOW_FN, readText, requireHostTools } from './disk-lab.ts';
+import { atMark, cgroupDirOf, type CgroupDir, DiskLab, keyValues, markFn, must, NOW_FN, readText, requireController, requireHostTools } from './disk-lab.ts';
 import { EXCHANGE, type Demo, type Lab } from './lab.ts';
 import type { DemoReport } from './report.ts';
 
@@ -51,6 +51,7 @@ async function run(lab: Lab): Promise<DemoReport> {
   requireHostTools(['losetup', 'mkfs.ext4', 'mount', 'umount', 'sync', 'truncate']);
   const limitMiB = 8;
   const sizeMiB = lab.quick ? 8 : 24;
+  requireController('io', 'blkio', 'blkio');
   const disk = DiskLab.open(lab);
   try {
     lab.step('an ext4 image on a loop device');

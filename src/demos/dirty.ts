@@ -9,7 +9,7 @@
 // and writeback pages (memory.stat) to show why.
 import { join } from 'node:path';
 import { RuntimeError } from '../runtime/errors.ts';
-import { cgroupDirOf, type CgroupDir, DiskLab, keyValues, median, ms, NOW_FN, readText, requireHostTools } from './disk-lab.ts';
+import { cgroupDirOf, type CgroupDir, DiskLab, keyValues, median, ms, NOW_FN, readText, requireController, requireHostTools } from './disk-lab.ts';
 import type { Demo, Lab } from './lab.ts';
 import type { DemoReport } from './report.ts';
 
@@ -111,6 +111,7 @@ async function run(lab: Lab): Promise<DemoReport> {
     dirtyThresholdBytes: vmstat('nr_dirty_threshold') * page,
     dirtyBackgroundThresholdBytes: vmstat('nr_dirty_background_threshold') * page,
   };
+  requireController('memory', 'memory', 'dirty');
   const disk = DiskLab.open(lab);
   try {
     lab.step('an ext4 image on a loop device');

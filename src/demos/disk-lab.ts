@@ -203,6 +203,26 @@ export function cgroupDirOf(pid: number, controller: string): CgroupDir {
   return { version: 1, dir: join('/sys/fs/cgroup', controller, line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1)) };
 }
 
+/**
+ * Refuses early, with the reason, when the cgroup controller a demo needs is
+ * not usable: on cgroup v2 (/sys/fs/cgroup is cgroup2) it must be listed in
+ * cgroup.controllers; a controller bound to a v1 hierarchy (as on a hybrid
+ * host) never is, since a controller lives in one hierarchy at a time.
+ */
+export function requireController(v2Name: string, v1Name: string, demo: string): 1 | 2 {
+  const v2 = readText('/sys/fs/cgroup/cgroup.controllers');
+  if (existsSync('/sys/fs/cgroup/cgroup.controllers')) {
+    if (v2.split(/\s+/).includes(v2Name)) return 2;
+    const v1 = readText('/proc/self/mounts').split('\n').some((l) => l.split(' ')[2] === 'cgroup' && l.split(' ')[3]?.split(',').includes(v1Name));
+    throw new RuntimeError('ERR_DEMO', `demo ${demo} needs the ${v2Name} controller, which this cgroup v2 hierarchy does not have (cgroup.controllers: "${v2 || 'empty'}")`, {
+      hint: v1 || readText('/proc/cgroups').split('\n').some((l) => l.startsWith(`${v1Name}\t`) && l.split('\t')[1] !== '0')
+        ? `the ${v1Name} controller is bound to a cgroup v1 hierarchy (a hybrid host): a controller can be in one hierarchy only, so run the demo on the v1 layout or on a pure v2 host`
+        : `enable it in the parent's cgroup.subtree_control`,
+    });
+  }
+  return 1;
+}
+
 export function readText(path: string): string {
   try {
     return readFileSync(path, 'utf8').trim();

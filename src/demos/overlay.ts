@@ -75,7 +75,7 @@ async function run(lab: Lab): Promise<DemoReport> {
     writeLayerFile(join(data, readOnly), 16);
     lab.step('mounting the overlay: data layer + busybox rootfs, empty upper layer');
     const ov = disk.overlay('root', [layer, lab.rootfs]);
-    const fstype = must('the upper layer\'s filesystem', 'stat', ['-f', '-c', '%T', ov.upper]).trim();
+    const fstype = must('the upper layer\'s filesystem', 'findmnt', ['-n', '-o', 'FSTYPE', '-T', ov.upper]).trim();
     const bundle = lab.bundle('overlay', (c) => {
       c.root = { path: ov.merged, readonly: false };
       c.process!.args = ['sh', '-c', script(names, readOnly)];
