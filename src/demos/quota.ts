@@ -171,7 +171,7 @@ function report(fs: LoopFs, before: FsUsage, cases: CaseResult[], limit: Limit, 
       ]),
     }],
     explanations: [
-      `The storage filesystem (XFS, ${mib(before.sizeBytes)} MiB, ${mib(before.availBytes)} MiB free at the start, on a loop device) made from a 320 MiB image (XFS keeps part of it for its log) stands in for the host's /var/lib/containers: each container's root is an overlay whose upper layer (all its writes) is a directory on it.`,
+      `The storage filesystem (XFS on a loop device: a 320 MiB image, ${mib(before.sizeBytes)} MiB usable after XFS's log, ${mib(before.availBytes)} MiB free at the start) stands in for the host's /var/lib/containers: each container's root is an overlay whose upper layer (all its writes) is a directory on it.`,
       `Without a limit the container's writes only stop when the filesystem is full (the block reservation in xfs_file_buffered_write fails with ENOSPC): ${mib(free.writtenBytes)} MiB written, ${mib(free.fsAfter.availBytes)} MiB left, and the host's own 1 MiB write ${free.hostWrite.ok ? 'still succeeded' : `failed too (${free.hostWrite.error})`}. On a real host that is every other container, the logs and the engine.`,
       how,
       tmpfs
@@ -202,7 +202,7 @@ function report(fs: LoopFs, before: FsUsage, cases: CaseResult[], limit: Limit, 
 const demo: Demo = {
   name: 'quota',
   summary: 'a container filling the disk of its writable layer, then one with a limit (XFS project quota, or a tmpfs where the kernel has no quota): ENOSPC at the limit, the disk stays free',
-  takes: 'about 5 s (--quick changes nothing)',
+  takes: 'about 8 s (--quick changes nothing)',
   run,
 };
 export default demo;
