@@ -29,6 +29,9 @@ interface CaseResult {
   maxWritebackBytes: number;
   /** v1 memory.failcnt / v2 memory.events max: how often the cgroup hit its limit. */
   limitHits: number;
+  /** /proc/vmstat nr_vmscan_immediate_reclaim during the run: dirty or
+   *  writeback pages reclaim met and left for the flusher (machine-wide). */
+  immediateReclaimPages: number;
 }
 
 function memStat(cg: CgroupDir): { dirty: number; writeback: number } {
@@ -61,6 +64,7 @@ async function measure(lab: Lab, volume: string, name: string, limitMiB: number,
     ].join('\n')];
   });
   lab.step(`${name}: ${batches} MiB in 4 KiB writes under a ${limitMiB} MiB memory limit`);
+  const immediateBefore = vmstat('nr_vmscan_immediate_reclaim');
   const fg = lab.runForeground(`dirty-${name}`, bundle);
   const pid = await fg.pid;
   let done = false;
@@ -77,6 +81,7 @@ async function measure(lab: Lab, volume: string, name: string, limitMiB: number,
     await new Promise((r) => setTimeout(r, 20));
   }
   const status = await fg.status;
+  const immediate = vmstat('nr_vmscan_immediate_reclaim') - immediateBefore;
   const kv = keyValues(fg.output());
   const times = Array.from({ length: batches }, (_, i) => Number(kv[`b${i}`]));
   if (status !== 0 || kv.failed !== undefined || times.some((t) => !Number.isFinite(t))) {
@@ -94,6 +99,7 @@ async function measure(lab: Lab, volume: string, name: string, limitMiB: number,
     maxDirtyBytes: maxDirty,
     maxWritebackBytes: maxWriteback,
     limitHits: hits,
+    immediateReclaimPages: Number.isFinite(immediate) ? immediate : 0,
   };
 }
 
@@ -140,14 +146,14 @@ interface Result {
 
 function report(r: Result): DemoReport {
   const mib = (b: number): number => Number((b / MB).toFixed(1));
-  const row = (label: string, c: CaseResult) => [label, mib(c.limitBytes), ms(c.medianUs), ms(c.p90Us), ms(c.worstUs), c.worstOverMedian, mib(c.maxDirtyBytes), mib(c.maxWritebackBytes), c.limitHits];
+  const row = (label: string, c: CaseResult) => [label, mib(c.limitBytes), ms(c.medianUs), ms(c.p90Us), ms(c.worstUs), c.worstOverMedian, mib(c.maxDirtyBytes), mib(c.maxWritebackBytes), c.limitHits, c.immediateReclaimPages];
   const v1 = r.cgVersion === 1;
   const stalls = r.small.worstOverMedian > 1.5 * r.large.worstOverMedian;
   return {
     demo: 'dirty',
     title: `Small writes under a memory limit: ${r.small.batches} MiB as 4 KiB writes, timed per 1 MiB, with a ${mib(r.small.limitBytes)} MiB and a ${mib(r.large.limitBytes)} MiB limit (cgroup v${r.cgVersion})`,
     tables: [{
-      headers: ['memory limit', 'MiB', 'median ms / MiB', 'p90 ms', 'worst ms', 'worst / median', 'max dirty MiB', 'max writeback MiB', v1 ? 'memory.failcnt' : 'memory.events max'],
+      headers: ['memory limit', 'MiB', 'median ms / MiB', 'p90 ms', 'worst ms', 'worst / median', 'max dirty MiB', 'max writeback MiB', v1 ? 'memory.failcnt' : 'memory.events max', 'reclaim met dirty pages'],
       rows: [row('small', r.small), row('large', r.large)],
     }, {
       headers: ['global dirty limit (not changed)', 'value'],
@@ -163,6 +169,7 @@ function report(r: Result): DemoReport {
       v1
         ? `With the small limit (${mib(r.small.limitBytes)} MiB) the cgroup's page cache hits the limit (memory.failcnt ${r.small.limitHits}) and every new page needs reclaim in the cgroup first (try_charge -> try_to_free_mem_cgroup_pages). On cgroup v1 there is no per-cgroup dirty limit, so nothing slowed the writer down before: reclaim finds dirty pages it cannot write itself, wakes the flusher and, being a legacy memcg (writeback_throttling_sane() is false), waits for pages under writeback (shrink_folio_list -> folio_wait_writeback). Median ${ms(r.small.medianUs)} ms, worst ${ms(r.small.worstUs)} ms (${r.small.worstOverMedian} x the median)${stalls ? ': the writes are fast on average and stall now and then.' : `: here the loop device (direct IO to the host's disk) writes back fast enough that these waits stay within the noise of the machine (the large limit's worst is ${r.large.worstOverMedian} x its median); on a slow or busy disk they are the stalls applications see.`}`
         : `With the small limit (${mib(r.small.limitBytes)} MiB) cgroup v2's writeback domain applies: balance_dirty_pages also computes a dirty limit for the memcg (mem_cgroup_wb_stats: dirty_ratio of what the cgroup may still use) and throttles the writer early and evenly, instead of stalls in reclaim. Median ${ms(r.small.medianUs)} ms, worst ${ms(r.small.worstUs)} ms (${r.small.worstOverMedian} x).`,
+      `"reclaim met dirty pages" is the rise of nr_vmscan_immediate_reclaim in /proc/vmstat during each run (shrink_folio_list counts a dirty or writeback page it has to skip and leave for the flusher; machine-wide, so other work can add to it): ${r.small.immediateReclaimPages} pages with the small limit, ${r.large.immediateReclaimPages} with the large one.`,
       `The host sampled the cgroup's memory.stat every 20 ms: at most ${mib(r.small.maxDirtyBytes)} MiB dirty and ${mib(r.small.maxWritebackBytes)} MiB under writeback with the small limit, ${mib(r.large.maxDirtyBytes)} / ${mib(r.large.maxWritebackBytes)} MiB with the large one.`,
       'Each figure includes reading the clock and starting dd (a fork and exec): the median is mostly that; the worst case is what a latency-sensitive application notices.',
     ],
