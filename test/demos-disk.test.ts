@@ -19,16 +19,16 @@ const dir = mkdtempSync(join(tmpdir(), 'tsrun-demosdisk-test-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 const demos = demoRunner(dir);
 
-const labDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('tsrun-demo-'));
+const labDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('tsrun-disk-'));
 /** Loop devices backed by one of our temp images. */
-const loops = (): string[] => spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes('tsrun-demo-disk-'));
-const mounts = (): string[] => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes('tsrun-demo-disk-'));
+const loops = (): string[] => spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes('tsrun-disk-'));
+const mounts = (): string[] => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes('tsrun-disk-'));
 const before = { labs: new Set(labDirs()), loops: loops().length };
 
 function leftovers(): string[] {
   const found: string[] = [];
   // Other helpers may run demos at the same time: only the disk demos' dirs, loops and mounts count.
-  const labs = labDirs().filter((d) => !before.labs.has(d) && d.startsWith('tsrun-demo-disk-'));
+  const labs = labDirs().filter((d) => !before.labs.has(d));
   if (labs.length) found.push(`disk lab dirs: ${labs.join(' ')}`);
   if (loops().length > before.loops) found.push(`loop devices: ${loops().join('; ')}`);
   if (mounts().length) found.push(`mounts: ${mounts().join('; ')}`);

@@ -52,7 +52,7 @@ async function run(lab: Lab): Promise<DemoReport> {
   const limitMiB = 8;
   const sizeMiB = lab.quick ? 8 : 24;
   requireController('io', 'blkio', 'blkio');
-  const disk = DiskLab.open(lab);
+  const disk = DiskLab.open();
   try {
     lab.step('an ext4 image on a loop device');
     const vol = disk.loopFs('volume', 256, 'ext4');

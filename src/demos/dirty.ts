@@ -118,7 +118,7 @@ async function run(lab: Lab): Promise<DemoReport> {
     dirtyBackgroundThresholdBytes: vmstat('nr_dirty_background_threshold') * page,
   };
   requireController('memory', 'memory', 'dirty');
-  const disk = DiskLab.open(lab);
+  const disk = DiskLab.open();
   try {
     lab.step('an ext4 image on a loop device');
     const vol = disk.loopFs('volume', 512, 'ext4', [], ['--direct-io=on']);

@@ -2,7 +2,7 @@
 // (lab.ts): filesystem images on loop devices, overlay mounts, a clock with
 // microseconds inside a busybox container, and the container's cgroup dir.
 //
-//   const disk = DiskLab.open(lab);          // its own temp dir, outside lab.dir
+//   const disk = DiskLab.open();             // its own temp dir, outside lab.dir
 //   try {
 //     const vol = disk.loopFs('data', 64, 'ext4');   // image + losetup + mkfs + mount
 //     const ov = disk.overlay('root', [layer, lab.rootfs]);
@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RuntimeError } from '../runtime/errors.ts';
-import { sleep, type Lab } from './lab.ts';
+import { sleep } from './lab.ts';
 
 export interface LoopFs {
   image: string;
@@ -67,12 +67,12 @@ export class DiskLab {
   #closed = false;
 
   private constructor() {
-    this.dir = mkdtempSync(join(tmpdir(), 'tsrun-demo-disk-'));
+    this.dir = mkdtempSync(join(tmpdir(), 'tsrun-disk-'));
     process.on('exit', this.#onExit);
   }
 
-  static open(lab: Lab): DiskLab {
-    void lab;
+  /** Opens one per demo run, beside (not inside) the lab's dir. */
+  static open(): DiskLab {
     return new DiskLab();
   }
 

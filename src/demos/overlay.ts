@@ -65,7 +65,7 @@ async function run(lab: Lab): Promise<DemoReport> {
   const sizes = lab.quick ? [16, 64, 128] : [16, 64, 256];
   const names = sizes.map((s) => `file-${s}m`);
   const readOnly = 'read-only-16m';
-  const disk = DiskLab.open(lab);
+  const disk = DiskLab.open();
   try {
     lab.step(`writing the data layer: ${sizes.join(', ')} MiB files`);
     const layer = disk.mkdir('data-layer');

@@ -115,7 +115,7 @@ async function run(lab: Lab): Promise<DemoReport> {
   requireHostTools(['losetup', 'mkfs.xfs', 'xfs_quota', 'mount', 'umount', 'df', 'truncate']);
   const sizeMiB = 320;
   const quotaMiB = 32;
-  const disk = DiskLab.open(lab);
+  const disk = DiskLab.open();
   try {
     lab.step(`a ${sizeMiB} MiB XFS image with project quota (prjquota) on a loop device`);
     let fs: LoopFs;

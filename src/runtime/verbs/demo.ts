@@ -134,7 +134,7 @@ async function writePage(dir: string, entries: PageEntry[], quick: boolean): Pro
  *  a demo failed (the page still shows the others and the failure). */
 async function runAll(args: DemoArgs): Promise<number> {
   if (args.svg || args.report) throw new RuntimeError('ERR_USAGE', '"tsrun demo all" takes --html DIR, --json and --quick (each demo\'s chart is on the page)');
-  const work = mkdtempSync(join(tmpdir(), 'tsrun-demo-all-'));
+  const work = mkdtempSync(join(tmpdir(), 'tsrun-demoall-'));
   const entries: PageEntry[] = [];
   let current: ChildProcess | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
