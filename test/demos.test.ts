@@ -20,18 +20,22 @@ test.after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A lab dir or process of one of our demo runs: the Lab's dir carries the
+ *  demo's pid (tsrun-demo-PID-*); other helpers may run demos at the same time. */
+const ours = (text: string): boolean => demos.pids.some((p) => text.includes(`tsrun-demo-${p}-`));
+
 /** What a demo run must not leave: its temp dir, cgroups named after its pid, mounts, processes. */
 function demoLeftovers(): string[] {
   const found: string[] = [];
-  const labs = labDirs().filter((d) => !labsBefore.has(d));
+  const labs = labDirs().filter((d) => !labsBefore.has(d) && ours(d));
   if (labs.length) found.push(`lab dirs: ${labs.join(' ')}`);
   for (const pid of demos.pids) {
     const cg = spawnSync('find', ['/sys/fs/cgroup', '-maxdepth', '4', '-type', 'd', '-name', `demo-*-${pid}-*`], { encoding: 'utf8' }).stdout.trim();
     if (cg) found.push(`cgroups: ${cg.split('\n').join(' ')}`);
   }
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes('tsrun-demo-'));
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(ours);
   if (mounts.length) found.push(`mounts: ${mounts.length}`);
-  const procs = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes('tsrun-demo-'));
+  const procs = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout.split('\n').filter(ours);
   if (procs.length) found.push(`processes: ${procs.join('; ')}`);
   return found;
 }
@@ -150,7 +154,7 @@ test('a demo interrupted with SIGINT removes its containers and temp dir', async
   const d = demos.start(['pid1']);
   let lab: string | undefined;
   const hasContainer = (): boolean => {
-    lab ??= labDirs().find((x) => !before.has(x));
+    lab ??= labDirs().find((x) => !before.has(x) && x.includes(`tsrun-demo-${d.pid}-`));
     const state = lab && join(lab, 'state');
     return !!state && existsSync(state) && readdirSync(state).length > 0;
   };

@@ -76,7 +76,8 @@ export class Lab {
   private constructor(quick: boolean, progress: Progress) {
     this.quick = quick;
     this.#progress = progress;
-    this.dir = mkdtempSync(join(tmpdir(), 'tsrun-demo-'));
+    // The pid in the name lets tests tell their labs from other runs' on the same machine.
+    this.dir = mkdtempSync(join(tmpdir(), `tsrun-demo-${process.pid}-`));
     this.root = join(this.dir, 'state');
     this.#onSignal = (signal) => {
       this.#progress.done();
