@@ -3,19 +3,21 @@
 // line each, and the page has each demo's section, tables, explanations and
 // an inline chart. Headless Chromium then renders it: the screenshot must be
 // a real image, and the rendered DOM must have no image that fails to load.
-// Also `tsrun demo NAME --html DIR` for a single demo.
+// Also `tsrun demo NAME --html DIR` for a single demo, and Ctrl-C during `demo all`.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEMOS } from '../src/demos/index.ts';
 import { demoRunner } from './lib/demo.ts';
+import { sleepMs, waitFor } from './lib/tsrun.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsrun-demospage-test-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 const demos = demoRunner(dir);
+const allBefore = new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('tsrun-demoall-')));
 const chromium = spawnSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).stdout.trim();
 
 /** Chromium as root needs --no-sandbox; no GPU on a server. */
@@ -74,6 +76,23 @@ test('demo NAME --html DIR: a page for one demo; bad option values are usage err
   const svgAll = await demos.start(['all', '--svg', join(dir, 'x.svg')]).done;
   assert.is(svgAll.exitCode, 2);
   assert.match(svgAll.stderr, /"tsrun demo all" takes --html DIR/);
+});
+
+test('demo all interrupted with SIGINT: the running demo cleans up, then it stops with 130', async () => {
+  const d = demos.start(['all', '--quick']);
+  // The running demo is the child of `demo all`; its lab dir carries its pid.
+  const child = (): number | undefined => Number(spawnSync('ps', ['-o', 'pid=', '--ppid', String(d.pid)], { encoding: 'utf8' }).stdout.trim().split('\n')[0]) || undefined;
+  const childLab = (pid: number): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith(`tsrun-demo-${pid}-`));
+  let pid: number | undefined;
+  assert.ok(await waitFor(() => (pid = child()) !== undefined && childLab(pid).length > 0, 30_000), 'the first demo is running');
+  await sleepMs(500);
+  process.kill(d.pid, 'SIGINT');
+  const r = await d.done;
+  assert.is(r.exitCode, 130, r.stderr);
+  assert.match(r.stderr, 'tsrun demo all: SIGINT: stopped');
+  assert.equal(childLab(pid!), [], 'the demo removed its lab');
+  assert.is(spawnSync('ps', ['-p', String(pid)]).status, 1, 'and is gone');
+  assert.not.ok(readdirSync(tmpdir()).some((n) => n.startsWith('tsrun-demoall-') && !allBefore.has(n)), 'the work dir of demo all is gone');
 });
 
 test.run();
