@@ -93,7 +93,19 @@ if (missing.length > 0) {
       assert.match(ipvlan.reason, /CONFIG_IPVLAN/);
       assert.is(json.ratios.ipvlanOverHost, null);
     }
-    assert.ok(json.ratios.macvlanOverHost > 0 && json.ratios.vethOverHost > 0 && json.ratios.vethBridgeOverHost > 0);
+    // (ratioToHost per path stays: the raw measurement, noisy or not.)
+    // A noisy machine (the host run twice disagrees by more than the limit) gets no ratios, and says so.
+    assert.is(json.noise.judgedBy, 'host measured twice');
+    assert.ok(json.noise.hostAgainTransactionsPerSec > 0);
+    assert.is(json.noise.noisy, json.noise.worstSpread > json.noise.limit);
+    assert.is(json.ratiosWithheld, json.noise.noisy);
+    if (json.noise.noisy) {
+      assert.equal(Object.values(json.ratios), [null, null, null, null, null]);
+      assert.ok(json.explanations[0].startsWith('NOISY MACHINE'), json.explanations[0]);
+    } else {
+      assert.ok(json.ratios.macvlanOverHost > 0 && json.ratios.vethOverHost > 0 && json.ratios.vethBridgeOverHost > 0);
+      assert.match(json.explanations[0], /^noise check: /);
+    }
     assert.ok(json.explanations.some((e: string) => /taskset -c 0/.test(e)), 'says that it pins to CPU 0');
     assert.ok(json.explanations.some((e: string) => /one round/.test(e) && /median/.test(e)), 'says that --quick figures are one round, not medians');
     assert.ok(json.explanations.some((e: string) => /nsenter --net/.test(e)), 'says how the tools run');

@@ -20,18 +20,22 @@ test.after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A lab dir or process of one of our demo runs: the Lab's dir carries the
+ *  demo's pid (tsrun-demo-PID-*); other helpers may run demos at the same time. */
+const ours = (text: string): boolean => demos.pids.some((p) => text.includes(`tsrun-demo-${p}-`));
+
 /** What a demo run must not leave: its temp dir, cgroups named after its pid, mounts, processes. */
 function demoLeftovers(): string[] {
   const found: string[] = [];
-  const labs = labDirs().filter((d) => !labsBefore.has(d));
+  const labs = labDirs().filter((d) => !labsBefore.has(d) && ours(d));
   if (labs.length) found.push(`lab dirs: ${labs.join(' ')}`);
   for (const pid of demos.pids) {
     const cg = spawnSync('find', ['/sys/fs/cgroup', '-maxdepth', '4', '-type', 'd', '-name', `demo-*-${pid}-*`], { encoding: 'utf8' }).stdout.trim();
     if (cg) found.push(`cgroups: ${cg.split('\n').join(' ')}`);
   }
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes('tsrun-demo-'));
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(ours);
   if (mounts.length) found.push(`mounts: ${mounts.length}`);
-  const procs = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes('tsrun-demo-'));
+  const procs = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout.split('\n').filter(ours);
   if (procs.length) found.push(`processes: ${procs.join('; ')}`);
   return found;
 }
@@ -93,7 +97,7 @@ test('demo shutdown: the workers get TERM with tsrun-init, and only SIGKILL with
   assert.match(svg, /^<svg/);
 });
 
-test('demo sysctl: default 7200 and the host congestion control, 600 when configured, write refused, host unchanged', async () => {
+test('demo sysctl: from a host tuned to 300, default 7200 and init_net\'s congestion control, 600 when configured, write refused, host unchanged', async () => {
   const host = readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
   const { json, svg } = await demos.json('sysctl', { quiet: true });
   assert.equal(json.sysctl, { 'net.ipv4.tcp_keepalive_time': '600' });
@@ -103,6 +107,9 @@ test('demo sysctl: default 7200 and the host congestion control, 600 when config
   assert.is(json.container.default['net.ipv4.tcp_congestion_control'], host, 'inherited from the host');
   assert.is(json.host.before['net.ipv4.tcp_congestion_control'], host);
   assert.is(json.container.configured['net.ipv4.tcp_keepalive_time'], '600');
+  // The stand-in host was tuned; the container did not inherit it.
+  assert.is(json.standInHost['net.ipv4.tcp_keepalive_time'], '300');
+  assert.is.not(json.standInHost['net.ipv4.tcp_congestion_control'], host, 'tuned away from the real host');
   assert.is(json.host.unchanged, true);
   assert.equal(json.host.before, json.host.after);
   assert.is(json.writeFromInside.refused, true);
@@ -147,7 +154,7 @@ test('a demo interrupted with SIGINT removes its containers and temp dir', async
   const d = demos.start(['pid1']);
   let lab: string | undefined;
   const hasContainer = (): boolean => {
-    lab ??= labDirs().find((x) => !before.has(x));
+    lab ??= labDirs().find((x) => !before.has(x) && x.includes(`tsrun-demo-${d.pid}-`));
     const state = lab && join(lab, 'state');
     return !!state && existsSync(state) && readdirSync(state).length > 0;
   };

@@ -81,7 +81,8 @@ export class Lab {
     this.quick = quick;
     this.useSwapfile = useSwapfile;
     this.#progress = progress;
-    this.dir = mkdtempSync(join(tmpdir(), 'tsrun-demo-'));
+    // The pid in the name lets tests tell their labs from other runs' on the same machine.
+    this.dir = mkdtempSync(join(tmpdir(), `tsrun-demo-${process.pid}-`));
     this.root = join(this.dir, 'state');
     this.#onSignal = (signal) => {
       this.#progress.done();

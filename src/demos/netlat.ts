@@ -11,7 +11,11 @@
 // On a noisy machine one run per path swings by a few percent, as much as the
 // differences being measured, so the paths are measured in interleaved rounds
 // (the order rotated each round, so no path always goes first or last) and
-// each figure is the median across rounds, as bench/ does.
+// each figure is the median across rounds, as bench/ does. When the rounds
+// of one path disagree by more than the differences being measured (a noisy
+// machine), the demo says so and withholds the ratios: it reports the spread
+// instead of a ratio it cannot stand behind. With --quick (one round) the host
+// is measured a second time at the end of the round to judge the noise.
 import { RuntimeError } from '../runtime/errors.ts';
 import type { Demo, Lab } from './lab.ts';
 import { type NetContainer, type NetLab, openNetLab, requireTools, waitListening } from './net-lab.ts';
@@ -29,6 +33,34 @@ const ROUTED_CONTAINER = '10.97.0.2';
 const ROUTED_HOST_IF = 'vroute0';
 const PORT = 11111;
 const CPU = '0';
+/** A path's rounds may differ by this much ((max - min) / median of transactions/s)
+ *  before the machine counts as too noisy for ratios: the differences between
+ *  the paths are a few percent (see the reference figures in the explanations). */
+export const NOISE_LIMIT = 0.1;
+
+export interface Noise {
+  /** How the noise was judged: the spread of each path's rounds, or (one round) the host run twice. */
+  judgedBy: 'rounds' | 'host measured twice';
+  limit: number;
+  /** (max - min) / median of transactions/s, per path (one round: the host's two runs). */
+  spreads: Record<string, number>;
+  worstPath: string;
+  worstSpread: number;
+  noisy: boolean;
+}
+
+/** The spread of `tps` values: (max - min) / median. */
+export function spread(tps: number[]): number {
+  const m = median(tps);
+  return tps.length < 2 || !(m > 0) ? 0 : Number(((Math.max(...tps) - Math.min(...tps)) / m).toFixed(3));
+}
+
+/** Noisy when any path's spread is above NOISE_LIMIT. */
+export function judgeNoise(byPath: Record<string, number[]>, judgedBy: Noise['judgedBy']): Noise {
+  const spreads = Object.fromEntries(Object.entries(byPath).map(([name, tps]) => [name, spread(tps)]));
+  const [worstPath, worstSpread] = Object.entries(spreads).reduce((a, b) => (b[1] > a[1] ? b : a), ['', 0] as [string, number]);
+  return { judgedBy, limit: NOISE_LIMIT, spreads, worstPath, worstSpread, noisy: worstSpread > NOISE_LIMIT };
+}
 
 export interface Latency {
   transactionsPerSec: number;
@@ -250,23 +282,39 @@ async function measure(lab: Lab, net: NetLab, seconds: number, rounds: number): 
       if (c) await net.deleteContainer(c.id);
     }
   }
+  // One round has no spread: run the host path again to see how much the same path moves.
+  let hostAgain: number | undefined;
+  if (rounds === 1) {
+    lab.step(`host again: sockperf ping-pong for ${seconds} s, to judge the noise`);
+    hostAgain = (await pingPong(net, seconds)).transactionsPerSec;
+  }
   for (const c of kept.values()) await net.deleteContainer(c.id);
   await server.stop();
 
   for (const p of measured) p.result = summarizeRounds(p.runs!);
   const host = paths[0]!.result!.transactionsPerSec;
   for (const p of paths) if (p.result) p.ratioToHost = Number((p.result.transactionsPerSec / host).toFixed(3));
-  return report(paths, seconds, rounds, order, lab.quick);
+  const noise = hostAgain !== undefined
+    ? judgeNoise({ host: [host, hostAgain] }, 'host measured twice')
+    : judgeNoise(Object.fromEntries(measured.map((p) => [p.name, p.runs!.map((r) => r.transactionsPerSec)])), 'rounds');
+  return report(paths, seconds, rounds, order, lab.quick, noise, hostAgain);
 }
 
-function report(paths: PathResult[], seconds: number, rounds: number, order: string[][], quick: boolean): DemoReport {
-  const ratio = (name: string): number | null => paths.find((p) => p.name === name)?.ratioToHost ?? null;
+function report(paths: PathResult[], seconds: number, rounds: number, order: string[][], quick: boolean, noise: Noise, hostAgain: number | undefined): DemoReport {
+  // A noisy run keeps its raw per-path ratios (paths[].ratioToHost) but no summary ratio.
+  const rawRatio = (name: string): number | null => paths.find((p) => p.name === name)?.ratioToHost ?? null;
+  const ratio = (name: string): number | null => (noise.noisy ? null : rawRatio(name));
+  const pct = (x: number): string => `${Math.round(x * 100)} %`;
+  const noiseText = noise.noisy
+    ? `NOISY MACHINE: ${noise.judgedBy === 'rounds' ? `the rounds of ${noise.worstPath} differ by ${pct(noise.worstSpread)}` : `the host path measured twice differed by ${pct(noise.worstSpread)} (${paths[0]!.result!.transactionsPerSec} then ${hostAgain} transactions/s)`}, more than the ${pct(noise.limit)} this demo accepts and more than the differences between the paths (a few %): the ratios to the host are not shown, because this run cannot tell them apart from noise. Run it again on a quiet machine (the raw per-path figures are still in the table and in --json).`
+    : `noise check: ${noise.judgedBy === 'rounds' ? `every path's rounds agree within ${pct(noise.worstSpread)} (worst: ${noise.worstPath})` : `the host path measured twice agreed within ${pct(noise.worstSpread)} (${paths[0]!.result!.transactionsPerSec} and ${hostAgain} transactions/s)`}, below the ${pct(noise.limit)} limit: the ratios can be trusted to about that much.`;
   const skipped = paths.filter((p) => p.skipped);
   const label = (name: string): string => paths.find((p) => p.name === name)?.label ?? name;
   const medians = rounds === 1
     ? `one round of ${seconds} s per path (--quick): single runs, not medians; without --quick the figures are medians of several interleaved rounds`
     : `every figure is the median of ${rounds} interleaved rounds, ${seconds} s per path per round, the order rotated each round (${order.map((o, i) => `round ${i + 1}: ${o.map(label).join(', ')}`).join('; ')}); ratios are of the median transactions/s; max is the largest of the rounds; "range" is the lowest and highest transactions/s of the rounds`;
   const explanations = [
+    noiseText,
     medians,
     `client and server are both pinned to CPU ${CPU} (taskset -c ${CPU}): unpinned, waking the other CPU for every reply costs more than the devices do and hides the difference.`,
     'sockperf runs on the host side inside each container\'s network namespace (nsenter --net=/proc/PID/ns/net): it is dynamically linked and the busybox rootfs has no libraries; the network path measured is the container\'s.',
@@ -290,15 +338,15 @@ function report(paths: PathResult[], seconds: number, rounds: number, order: str
         title: rounds === 1 ? `Results (1 round of ${seconds} s):` : `Results (medians of ${rounds} interleaved rounds, ${seconds} s each):`,
         headers: ['path', 'transactions/s', 'p50 usec', 'p99 usec', 'avg usec', 'vs host', 'rounds', 'range transactions/s'],
         rows: paths.map((p) => p.result
-          ? [p.label, p.result.transactionsPerSec, p.result.p50Usec, p.result.p99Usec, p.result.avgUsec, p.ratioToHost ?? '-', p.result.rounds, `${p.result.minTransactionsPerSec}-${p.result.maxTransactionsPerSec}`]
+          ? [p.label, p.result.transactionsPerSec, p.result.p50Usec, p.result.p99Usec, p.result.avgUsec, noise.noisy ? 'noisy' : p.ratioToHost ?? '-', p.result.rounds, `${p.result.minTransactionsPerSec}-${p.result.maxTransactionsPerSec}`]
           : [p.label, 'skipped', '-', '-', '-', '-', '-', '-']),
       },
     ],
     explanations,
     chart: {
-      title: `TCP ping-pong transactions/s to one server${rounds > 1 ? `, median of ${rounds} rounds` : ''}${quick ? ' (quick)' : ''}`,
+      title: `TCP ping-pong transactions/s to one server${rounds > 1 ? `, median of ${rounds} rounds` : ''}${quick ? ' (quick)' : ''}${noise.noisy ? ' - noisy run' : ''}`,
       yLabel: 'transactions per second',
-      bars: paths.map((p) => ({ label: p.label, value: p.result?.transactionsPerSec ?? 0, ...(p.skipped ? { note: 'skipped' } : p.ratioToHost !== undefined ? { note: `${formatNumber(p.ratioToHost)} x host` } : {}) })),
+      bars: paths.map((p) => ({ label: p.label, value: p.result?.transactionsPerSec ?? 0, ...(p.skipped ? { note: 'skipped' } : noise.noisy ? { note: 'noisy: no ratio' } : p.ratioToHost !== undefined ? { note: `${formatNumber(p.ratioToHost)} x host` } : {}) })),
     },
     data: {
       server: `${SERVER}:${PORT}`,
@@ -309,12 +357,22 @@ function report(paths: PathResult[], seconds: number, rounds: number, order: str
       tool: 'sockperf ping-pong --tcp',
       clientsRunVia: 'nsenter --net',
       paths,
+      noise: { ...noise, ...(hostAgain !== undefined ? { hostAgainTransactionsPerSec: hostAgain } : {}) },
+      ratiosWithheld: noise.noisy,
       ratios: {
-        hostOverHost: 1,
+        hostOverHost: noise.noisy ? null : 1,
         vethOverHost: ratio('veth'),
         vethBridgeOverHost: ratio('veth-bridge'),
         macvlanOverHost: ratio('macvlan'),
         ipvlanOverHost: ratio('ipvlan'),
+      },
+      // The same from the medians whatever the noise (bench/ reads them when ratios are withheld).
+      rawRatios: {
+        hostOverHost: 1,
+        vethOverHost: rawRatio('veth'),
+        vethBridgeOverHost: rawRatio('veth-bridge'),
+        macvlanOverHost: rawRatio('macvlan'),
+        ipvlanOverHost: rawRatio('ipvlan'),
       },
     },
   };
@@ -324,7 +382,7 @@ const demo: Demo = {
   name: 'netlat',
   summary: 'TCP request/response latency (sockperf ping-pong, pinned to one CPU) from the host and from containers on veth, veth + bridge, macvlan and ipvlan, each as a ratio to the host: medians of 3 interleaved rounds',
   // sockperf adds ~2 s to every run whatever -t says (and counts only the last t - 0.45 s).
-  takes: 'about 55 s (14 s with --quick): 3 rounds of 2 s per path, 1 round of 1 s with --quick',
+  takes: 'about 55 s (17 s with --quick): 3 rounds of 2 s per path, 1 round of 1 s and the host twice with --quick',
   run,
 };
 export default demo;

@@ -12,6 +12,7 @@ import { decideInit } from './init-options.ts';
 import { RuntimeError, fromSystemError } from './errors.ts';
 import { configWarnings, loadConfig } from './load-config.ts';
 import type { Device, HookKind, Resources } from './oci-types.ts';
+import type { PlanStep } from '../ns/plan.ts';
 import { OCI_VERSION } from './oci-types.ts';
 import { ALWAYS_ALLOWED_DEVICES } from './default-spec.ts';
 import { helperPath } from './paths.ts';
@@ -77,6 +78,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     });
     ctx.log.debug(`create ${id}: validated, plan of ${plan.length} steps, tsrun-init ${init ? 'on' : 'off'} (${initReason})`);
     for (const w of ambientWarnings(config.process)) ctx.log.warn(`warning: ${w}`);
+    if (ctx.options.debug === true) plan.forEach((s, i) => ctx.log.debug(`create ${id}: plan ${i + 1}/${plan.length}: ${describeStep(s)}`));
     // 4. The cgroup, made and limited before the container's process exists;
     //    on v1 the helper (or, in a foreground run, the child) joins it itself.
     cgroup.create();
@@ -168,6 +170,20 @@ function undo(ctx: Context, cgroup: Cgroup, state: StoredState | undefined, help
   } catch (err) {
     ctx.log.warn(`warning: ${(err as Error).message}`);
   }
+}
+
+/** One plan step for --debug: the op and its arguments, environments left out
+ *  (they can hold secrets): exec and hook steps show only how many variables. */
+function describeStep(s: PlanStep): string {
+  let args: Array<string | number> = s.args;
+  if (s.op === 'exec') {
+    const n = Number(s.args[1]);
+    args = [s.args[0]!, ...s.args.slice(2 + n), `(${n} env vars)`];
+  } else if (s.op === 'hook') {
+    const argc = Number(s.args[4]);
+    args = [...s.args.slice(0, 4), ...s.args.slice(5, 5 + argc), `(${s.args.length - 5 - argc} env vars)`];
+  }
+  return `${s.op} ${args.map((a) => (/^[\w@/.:=,+-]+$/.test(String(a)) ? String(a) : JSON.stringify(String(a)))).join(' ')}${s.what ? `  # ${s.what}` : ''}`;
 }
 
 export function writePidFile(file: string, pid: number): void {

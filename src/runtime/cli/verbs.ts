@@ -178,7 +178,7 @@ export const VERBS: Record<string, VerbSpec> = {
     options: { bundle },
   },
   demo: {
-    usage: 'demo pid1|zombies|shutdown|sysctl|netlat|reorder [options]',
+    usage: 'demo NAME|all [options]',
     passthroughAfter: 1,
     describe: 'reproduce a container behaviour live and explain it',
     options: {
