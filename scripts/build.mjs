@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import Ajv from 'ajv';
 import standaloneCode from 'ajv/dist/standalone/index.js';
 import { build } from 'esbuild';
+import protobuf from 'protobufjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'build');
@@ -98,6 +99,16 @@ for (const f of ['tsrun.cjs', ...Object.keys(COLD_PARTS).map((n) => `${n}.cjs`)]
   if (/\bimport\(/.test(readFileSync(join(out, f), 'utf8'))) throw new Error(`build/${f} still has an import(), which boot.cjs's vm.Script cannot run`);
 }
 
+// 3b. The containerd shim (src/shim/): a bundle of its own, never loaded by
+// the CLI. Its .proto files are parsed here into a JSON descriptor, so the
+// shim needs only protobufjs/light (no .proto parser) at run time.
+const protoRoot = new protobuf.Root();
+protoRoot.resolvePath = (_origin, target) => join(root, 'src/shim/proto', target.replace(/^.*\//, ''));
+protoRoot.loadSync(readdirSync(join(root, 'src/shim/proto')).filter((f) => f.endsWith('.proto')), { keepCase: true });
+writeFileSync(join(out, 'shim-proto.mjs'), `export default ${JSON.stringify(protoRoot.toJSON())};\n`);
+writeFileSync(join(out, 'shim-proto.d.mts'), 'declare const descriptor: object;\nexport default descriptor;\n');
+await build({ ...common, entryPoints: [join(root, 'src/shim/main.ts')], outfile: join(out, 'containerd-shim-tsrun-v2.cjs') });
+
 // 4. The loader bin/tsrun runs: it compiles the bundle with a code cache per
 // verb (src/runtime/boot.ts), named after the bundle's content.
 const bundleBytes = readFileSync(join(out, 'tsrun.cjs'));
@@ -119,4 +130,4 @@ await build({
   define: { BUNDLE_HASH: JSON.stringify(bundleHash) },
   logLevel: 'warning',
 });
-console.log(`built build/tsrun.cjs, ${Object.keys(COLD_PARTS).length} cold parts, build/boot.cjs, build/tsrun-nsexec, build/tsrun-init`);
+console.log(`built build/tsrun.cjs, ${Object.keys(COLD_PARTS).length} cold parts, build/boot.cjs, build/containerd-shim-tsrun-v2.cjs, build/tsrun-nsexec, build/tsrun-init`);

@@ -1,0 +1,109 @@
+// containerd-shim-tsrun-v2: the containerd runtime v2 shim of tsrun (runtime
+// type io.containerd.tsrun.v2). One long-lived Node process per container or
+// per pod serves containerd's task API and runs the containers in-process, so
+// no runtime call pays a Node start-up. This comment is the protocol, once.
+//
+//  containerd                          shim `start` (short-lived)             shim daemon (`serve`, long-lived)
+//  ──────────                          ──────────────────────────             ─────────────────────────────────
+//  cwd=BUNDLE, TTRPC_ADDRESS=...,
+//  runtime options (an Any) on stdin
+//  BIN -namespace NS -address A ───▶  group = config.json annotation
+//      -publish-binary P -id ID start   io.kubernetes.cri.sandbox-id
+//                                       (or io.containerd.runc.v2.group), else ID
+//                                       socket S = /run/containerd/s/sha256(A/NS/group/tsrun)
+//                                       S answers? reuse that daemon (a pod: one shim)
+//                                       else spawn the daemon (setsid) ─────▶ prctl(CHILD_SUBREAPER), listen on S
+//                                                                   ◀──────── "ready\n" on a pipe
+//           ◀─────── "unix://S" on stdout, BUNDLE/address, exit 0
+//  ttrpc over S: containerd.task.v2.Task/{Create,Start,State,Wait,Kill,Exec,Delete,...} ──▶ service.ts, task.ts
+//           ◀──── task events: ttrpc containerd.services.events.ttrpc.v1.Events/Forward to $TTRPC_ADDRESS
+//                  (an Envelope{timestamp, namespace, topic "/tasks/exit", Any "containerd.events.TaskExit"})
+//  Shutdown with no container left ──────────────────────────────────────────▶ remove S, exit
+//
+//  shim died: BIN -namespace NS -address A -id ID -bundle BUNDLE delete (cwd BUNDLE)
+//             ──▶ force-delete ID under the root named in BUNDLE/tsrun-root, unmount BUNDLE/rootfs,
+//             ◀── a DeleteResponse{pid, exit_status 137, exited_at} (protobuf) on stdout
+//
+// ttrpc frames (github.com/containerd/ttrpc; ttrpc.ts): a 10-byte header,
+//   length u32 BE | stream id u32 BE | type u8 (1 request, 2 response) | flags u8
+// then `length` bytes (at most 4 MiB) of protobuf: ttrpc.Request{service,
+// method, payload, timeout_nano, metadata} from containerd on an odd stream
+// id; the answer on the same id is ttrpc.Response{status google.rpc.Status
+// {code, message}, payload}. A failed call carries a gRPC code (NotFound 5,
+// AlreadyExists 6, FailedPrecondition 9, Unimplemented 12, ...) that
+// containerd turns back into its errdefs. Messages: proto/*.proto.
+//
+// Each container is an ordinary tsrun container under --root
+// /run/containerd/tsrun/NS (or the runtime options' Root): `tsrun --root ...
+// state/list/ps/exec` see it. Its tsrun-nsexec helper stays its parent and
+// exits with its status (process.ts), stdio are containerd's FIFOs (stdio.ts).
+
+export interface ShimFlags {
+  namespace: string;
+  address: string;
+  id: string;
+  bundle: string;
+  socket: string;
+  debug: boolean;
+  action: string;
+}
+
+const BOOLEAN_FLAGS = new Set(['debug', 'v']);
+
+/** Go's flag syntax, as containerd passes it: -name value, -name=value, --name value. */
+export function parseFlags(argv: string[]): ShimFlags & { version: boolean } {
+  const values: Record<string, string | boolean> = {};
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('-') || arg === '-') {
+      positionals.push(arg);
+      continue;
+    }
+    const body = arg.replace(/^--?/, '');
+    const eq = body.indexOf('=');
+    if (eq >= 0) values[body.slice(0, eq)] = body.slice(eq + 1);
+    else if (BOOLEAN_FLAGS.has(body)) values[body] = true;
+    else values[body] = argv[++i] ?? '';
+  }
+  const str = (k: string): string => (typeof values[k] === 'string' ? (values[k] as string) : '');
+  return {
+    namespace: str('namespace'), address: str('address'), id: str('id'), bundle: str('bundle'), socket: str('socket'),
+    debug: values.debug === true || values.debug === 'true', version: values.v === true, action: positionals[0] ?? '',
+  };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const flags = parseFlags(argv);
+  if (flags.version) {
+    process.stdout.write(`containerd-shim-tsrun-v2 (tsrun ${typeof TSRUN_VERSION === 'string' ? TSRUN_VERSION : 'dev'})\n`);
+    return 0;
+  }
+  if (!flags.namespace) {
+    process.stderr.write('containerd-shim-tsrun-v2: -namespace is required\n');
+    return 2;
+  }
+  switch (flags.action) {
+    case 'start':
+      return (await import('./start.ts')).startAction(flags);
+    case 'delete':
+      return (await import('./cleanup.ts')).deleteAction(flags);
+    case 'serve':
+      return (await import('./daemon.ts')).serve(flags);
+    default:
+      process.stderr.write(`containerd-shim-tsrun-v2: unknown action ${JSON.stringify(flags.action)} (start, delete)\n`);
+      return 2;
+  }
+}
+
+declare const TSRUN_VERSION: string | undefined;
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== -1) process.exit(code);
+  },
+  (err) => {
+    process.stderr.write(`containerd-shim-tsrun-v2: ${(err as Error)?.message ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
