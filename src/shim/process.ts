@@ -69,12 +69,14 @@ export class Proc {
   async resize(width: number, height: number): Promise<void> {
     if (!this.paths.terminal) throw new RuntimeError('ERR_STATUS', `process ${JSON.stringify(this.execId || 'init')} has no terminal`);
     if (!this.running) throw new RuntimeError('ERR_NOT_FOUND', 'process already finished');
-    const code = await new Promise<number>((resolve) => {
-      const stty = spawn('stty', ['-F', `/proc/${this.pid}/fd/0`, 'rows', String(height), 'cols', String(width)], { stdio: 'ignore' });
-      stty.on('error', () => resolve(-1));
-      stty.on('exit', (c) => resolve(c ?? -1));
+    const result = await new Promise<string>((resolve) => {
+      let err = '';
+      const stty = spawn('stty', ['-F', `/proc/${this.pid}/fd/0`, 'rows', String(height), 'cols', String(width)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      stty.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      stty.on('error', (e) => resolve(e.message));
+      stty.on('close', (c) => resolve(c === 0 ? '' : err.trim() || `exit status ${c}`));
     });
-    if (code !== 0) throw new RuntimeError('ERR_IO', `resize the terminal of pid ${this.pid}: stty failed`);
+    if (result) throw new RuntimeError('ERR_IO', `resize the terminal of pid ${this.pid}: ${result}`);
   }
 }
 

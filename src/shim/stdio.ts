@@ -5,7 +5,7 @@
 // pipe, so CloseIO can give the process its EOF; its blocking open runs on
 // libuv's thread pool and is released by a writer of our own on close.
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, constants, createReadStream, openSync, statSync, type ReadStream } from 'node:fs';
+import { closeSync, constants, openSync, statSync, type ReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { RuntimeError } from '../runtime/errors.ts';
 
@@ -46,6 +46,7 @@ export class ProcessIO {
   private readonly stdinPath: string;
   private stdinStream: ReadStream | undefined;
   private stdinClosed = false;
+  private exited = false;
   private child: ChildProcess | undefined;
 
   constructor(paths: StdioPaths) {
@@ -69,11 +70,11 @@ export class ProcessIO {
     if (!sink) return;
     sink.on('error', () => {});
     void open(this.stdinPath, constants.O_RDONLY).then((handle) => {
-      if (this.stdinClosed) {
+      if (this.exited) {
         void handle.close();
         return;
       }
-      this.stdinStream = createReadStream('', { fd: handle.fd, autoClose: true });
+      this.stdinStream = handle.createReadStream();
       this.stdinStream.on('error', () => sink.end());
       this.stdinStream.pipe(sink);
     }, () => sink.end());
@@ -89,17 +90,13 @@ export class ProcessIO {
     }
   }
 
-  /** CloseIO: the process reads EOF once what was written is through. */
+  /** CloseIO: ctr closed its end of the FIFO, so the copy ends at the FIFO's
+   *  EOF, once what was written is through; an open still waiting for a
+   *  writer is released, and then reads EOF at once. */
   closeStdin(): void {
     if (this.stdinClosed) return;
     this.stdinClosed = true;
-    if (this.stdinStream) {
-      this.stdinStream.unpipe();
-      this.stdinStream.destroy();
-    } else if (this.stdinPath) {
-      this.releaseBlockedOpen();
-    }
-    this.child?.stdin?.end();
+    if (!this.stdinStream && this.stdinPath) this.releaseBlockedOpen();
   }
 
   /** An open(O_RDONLY) still waiting for a writer returns once one comes. */
@@ -111,8 +108,16 @@ export class ProcessIO {
     }
   }
 
+  /** The process exited: stop copying. */
   close(): void {
-    this.closeStdin();
+    this.exited = true;
+    if (this.stdinStream) {
+      this.stdinStream.unpipe();
+      this.stdinStream.destroy();
+    } else if (this.stdinPath) {
+      this.releaseBlockedOpen();
+    }
+    this.child?.stdin?.destroy();
     this.closeOwnFds();
   }
 }
