@@ -8,10 +8,13 @@
 // ttrpc socket. Nothing may be left behind.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { leftovers, PROJECT, runCommand, TSRUN, uniqueId, waitFor } from './lib/tsrun.ts';
+import { spawn } from 'node:child_process';
+import { createConnection } from 'node:net';
+import { decode, encode } from '../src/shim/messages.ts';
+import { leftovers, PROJECT, runCommand, sleepMs, TSRUN, uniqueId, waitFor } from './lib/tsrun.ts';
 import { ensureContainerd, startContainerd, type Containerd } from './lib/containerd.ts';
 import { buildBusyboxImage, type BuiltImage } from './lib/oci-image.ts';
 
@@ -34,15 +37,54 @@ async function tasks(): Promise<Map<string, [number, string]>> {
   }));
 }
 
-async function removeTask(id: string): Promise<void> {
+/** Removes the task and the container; with `shimGone`, waits until its shim exited too. */
+async function removeTask(id: string, shimGone = true): Promise<void> {
   const rm = await cd.ctr(['task', 'rm', '--force', id]);
   assert.is(rm.exitCode, 0, rm.stderr);
   const c = await cd.ctr(['containers', 'rm', id]);
   assert.is(c.exitCode, 0, c.stderr);
+  if (shimGone) assert.ok(await waitFor(() => cd.shims().length === 0, 30000, 50), `the shim exited with its last container: ${shimList()}`);
 }
 
 const tsrunRoot = (): string => join(cd.dir, 'run', 'containerd', 'tsrun', namespace);
 const debug = (): string => cd.log().slice(-3000);
+const after: Array<() => void> = [];
+const shimList = (): string => cd.shims().map((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')).join('; ');
+
+function header(length: number, stream: number, type: number): Buffer {
+  const h = Buffer.alloc(10);
+  h.writeUInt32BE(length, 0);
+  h.writeUInt32BE(stream, 4);
+  h.writeUInt8(type, 8);
+  return h;
+}
+
+/** Sends raw bytes to the shim's socket; with `answer`, decodes the first response frame. */
+function rawFrame(socket: string, bytes: Buffer, answer = true): Promise<{ code: number; message: string }> {
+  return new Promise((resolve, reject) => {
+    const conn = createConnection({ path: socket });
+    let data = Buffer.alloc(0);
+    conn.on('connect', () => {
+      conn.write(bytes);
+      if (!answer) setTimeout(() => (conn.destroy(), resolve({ code: 0, message: '' })), 200);
+    });
+    conn.on('data', (d: Buffer) => {
+      data = Buffer.concat([data, d]);
+      if (data.length < 10) return;
+      const length = data.readUInt32BE(0);
+      if (data.length < 10 + length) return;
+      conn.destroy();
+      const res = decode('ttrpc.Response', data.subarray(10, 10 + length)) as { status?: { code: number; message: string } };
+      resolve({ code: res.status?.code ?? 0, message: res.status?.message ?? '' });
+    });
+    conn.on('error', reject);
+  });
+}
+
+function rawCall(socket: string, service: string, method: string, payload: Uint8Array): Promise<{ code: number; message: string }> {
+  const body = encode('ttrpc.Request', { service, method, payload });
+  return rawFrame(socket, Buffer.concat([header(body.length, 1, 1), body]));
+}
 
 if (skip) {
   console.log(`SKIP shim: ${skip}`);
@@ -58,6 +100,7 @@ if (skip) {
     assert.is(imp.exitCode, 0, imp.stderr);
   });
   test.after(async () => {
+    for (const f of after) f();
     if (cd) {
       for (const id of (await tasks()).keys()) await cd.ctr(['task', 'rm', '--force', id]);
       const cs = await cd.ctr(['containers', 'ls', '-q']);
@@ -188,6 +231,143 @@ if (skip) {
     assert.match(eout, /^exec-42$/m, `${eout}\n${e.stderr}`);
     assert.match(eout, /^33 101$/m, 'ResizePty gave the exec our window size');
     await removeTask(id2);
+  });
+
+  test('the task events reach containerd: create, start, exec-added, exec-started, paused, resumed, exit, delete', async () => {
+    const id = uniqueId('shim-events');
+    const file = join(cd.dir, 'events.txt');
+    const watcher = spawn('sh', ['-c', `exec ${cd.ctrCommand(['events'])} > ${file}`], { stdio: 'ignore' });
+    try {
+      await sleepMs(300); // the subscription is made before the container (no timing is asserted)
+      assert.is((await cd.ctr(['run', '-d', ...RUNTIME, image.name, id, 'sleep', '300'])).exitCode, 0);
+      assert.is((await cd.ctr(['task', 'exec', '--exec-id', 'e1', id, 'true'])).exitCode, 0);
+      assert.is((await cd.ctr(['task', 'pause', id])).exitCode, 0);
+      assert.is((await cd.ctr(['task', 'resume', id])).exitCode, 0);
+      await removeTask(id);
+      const want = ['/tasks/create', '/tasks/start', '/tasks/exec-added', '/tasks/exec-started', '/tasks/paused', '/tasks/resumed', '/tasks/exit', '/tasks/delete'];
+      const seen = (): string[] => readFileSync(file, 'utf8').split('\n').filter((l) => l.includes(id)).map((l) => l.split(/\s+/).find((w) => w.startsWith('/tasks/')) ?? '');
+      assert.ok(await waitFor(() => want.every((t) => seen().includes(t)), 10000, 100), `events seen: ${seen().join(' ')}`);
+      const order = seen().filter((t) => want.includes(t));
+      assert.ok(order.indexOf('/tasks/exec-started') < order.lastIndexOf('/tasks/exit'), `exec started before exits: ${order.join(' ')}`);
+      assert.ok(order.indexOf('/tasks/start') < order.indexOf('/tasks/exit'), `start before exit: ${order.join(' ')}`);
+    } finally {
+      watcher.kill('SIGTERM');
+    }
+  });
+
+  test('containerd restarted while a container runs: the shim stays, containerd reconnects, exec and kill work, the exit reaches it', async () => {
+    const id = uniqueId('shim-restart');
+    assert.is((await cd.ctr(['run', '-d', ...RUNTIME, image.name, id, 'sleep', '300'])).exitCode, 0);
+    const [pid] = (await tasks()).get(id)!;
+    const shimsBefore = cd.shims();
+    assert.is(shimsBefore.length, 1, 'one shim serves the container');
+    await cd.restart();
+    assert.equal(cd.shims(), shimsBefore, 'the same shim process');
+    assert.equal((await tasks()).get(id), [pid, 'RUNNING'], 'containerd found the task again');
+    const ex = await cd.ctr(['task', 'exec', '--exec-id', 'r1', id, 'echo', 'after-restart']);
+    assert.is(ex.stdout, 'after-restart', ex.stderr);
+    assert.is((await cd.ctr(['task', 'kill', '-s', 'KILL', id])).exitCode, 0);
+    assert.ok(await waitFor(async () => (await tasks()).get(id)?.[1] === 'STOPPED', 10000, 100));
+    const rm = await cd.ctr(['task', 'rm', id]);
+    assert.match(rm.stderr, 'exit code 137');
+    assert.is((await cd.ctr(['containers', 'rm', id])).exitCode, 0);
+    assert.ok(await waitFor(() => cd.shims().length === 0, 10000), 'the shim exited after Shutdown');
+  });
+
+  test('the shim killed with SIGKILL: containerd cleans up through the `delete` action (container, state, rootfs mount)', async () => {
+    const id = uniqueId('shim-sigkill');
+    assert.is((await cd.ctr(['run', '-d', ...RUNTIME, image.name, id, 'sleep', '300'])).exitCode, 0);
+    const [pid] = (await tasks()).get(id)!;
+    const [shim] = cd.shims();
+    assert.ok(shim, 'the shim runs');
+    const bundle = join(cd.dir, 'state', 'io.containerd.runtime.v2.task', namespace, id);
+    const mounted = (): boolean => readFileSync(`/proc/${cd.pid}/mountinfo`, 'utf8').includes(join(bundle, 'rootfs'));
+    assert.ok(mounted(), 'the rootfs is mounted in containerd\'s mount namespace');
+    process.kill(shim!, 'SIGKILL');
+    assert.ok(await waitFor(async () => !(await tasks()).has(id), 15000, 100), `containerd dropped the task\n${debug()}`);
+    assert.ok(await waitFor(() => !existsSync(`/proc/${pid}`), 5000), 'the container was killed');
+    assert.not.ok(existsSync(join(tsrunRoot(), id)), 'its tsrun state is gone');
+    assert.not.ok(mounted(), 'its rootfs was unmounted');
+    assert.is((await cd.ctr(['containers', 'rm', id])).exitCode, 0);
+  });
+
+  test('two containers with one group annotation share one shim; each is deleted on its own', async () => {
+    const a = uniqueId('shim-group-a');
+    const b = uniqueId('shim-group-b');
+    const group = ['--annotation', `io.kubernetes.cri.sandbox-id=${a}`];
+    assert.is((await cd.ctr(['run', '-d', ...RUNTIME, ...group, image.name, a, 'sleep', '300'])).exitCode, 0);
+    assert.is((await cd.ctr(['run', '-d', ...RUNTIME, ...group, image.name, b, 'sleep', '300'])).exitCode, 0);
+    assert.is(cd.shims().length, 1, 'one shim for the group');
+    const t = await tasks();
+    assert.is(t.get(a)?.[1], 'RUNNING');
+    assert.is(t.get(b)?.[1], 'RUNNING');
+    await removeTask(b, false);
+    assert.is(cd.shims().length, 1, 'the shim stays while a container is left');
+    assert.is((await tasks()).get(a)?.[1], 'RUNNING');
+    await removeTask(a);
+    assert.ok(await waitFor(() => cd.shims().length === 0, 10000), 'the shim exited with its last container');
+  });
+
+  test('bad input on the ttrpc socket: clear errors with containerd\'s codes, and the shim and its container survive', async () => {
+    const id = uniqueId('shim-bad');
+    assert.is((await cd.ctr(['run', '-d', ...RUNTIME, image.name, id, 'sleep', '300'])).exitCode, 0);
+    const socketPath = readFileSync(join(cd.dir, 'state', 'io.containerd.runtime.v2.task', namespace, id, 'address'), 'utf8').replace('unix:///run/', `${cd.dir}/run/`);
+    // Too long for sun_path: reached through a short symlink (connect follows it).
+    const link = join(tmpdir(), `tsrun-shim-${process.pid}.sock`);
+    symlinkSync(socketPath, link);
+    after.push(() => rmSync(link, { force: true }));
+    const socket = link;
+    const call = (method: string, type: string, body: object, service = 'containerd.task.v2.Task') => rawCall(socket, service, method, type ? encode(`containerd.task.v2.${type}`, body) : Buffer.from([0xff, 0xff, 0xff]));
+    let r = await call('State', 'StateRequest', { id: 'no-such-container' });
+    assert.is(r.code, 5, 'NotFound');
+    assert.match(r.message, 'no-such-container');
+    r = await call('State', 'StateRequest', { id, exec_id: 'no-such-exec' });
+    assert.is(r.code, 5);
+    assert.match(r.message, 'no-such-exec');
+    r = await call('Frobnicate', 'StateRequest', { id });
+    assert.is(r.code, 12, 'Unimplemented');
+    r = await call('State', 'StateRequest', { id }, 'some.Other');
+    assert.is(r.code, 12);
+    r = await call('State', '', {});
+    assert.is(r.code, 3, 'InvalidArgument: a payload that is not protobuf');
+    const bundle = join(cd.dir, 'state', 'io.containerd.runtime.v2.task', namespace, id);
+    r = await call('Create', 'CreateTaskRequest', { id, bundle });
+    assert.is(r.code, 6, 'AlreadyExists');
+    assert.match(r.message, 'already exists');
+    r = await call('Delete', 'DeleteRequest', { id });
+    assert.is(r.code, 9, 'FailedPrecondition: a running container');
+    r = await call('Checkpoint', 'CheckpointTaskRequest', { id });
+    assert.is(r.code, 12);
+    assert.match(r.message, 'checkpoint');
+    // A frame announcing more than ttrpc's 4 MiB, then garbage that is not a frame at all.
+    const big = await rawFrame(socket, Buffer.concat([header(5 << 20, 1, 1), Buffer.alloc(64)]));
+    assert.is(big.code, 8, 'ResourceExhausted');
+    await rawFrame(socket, Buffer.from('GET / HTTP/1.1\r\n\r\n'), false);
+    r = await call('State', 'StateRequest', { id });
+    assert.is(r.code, 0, r.message);
+    assert.equal((await tasks()).get(id)?.[1], 'RUNNING', 'the container is still there');
+    await removeTask(id);
+  });
+
+  test('nothing is left behind: no tasks, containers, tsrun state, shims, cgroups', async () => {
+    assert.equal([...(await tasks()).keys()], []);
+    const cs = await cd.ctr(['containers', 'ls', '-q']);
+    assert.is(cs.stdout, '');
+    assert.equal(existsSync(tsrunRoot()) ? readdirSync(tsrunRoot()) : [], [], 'no state dirs under the shim\'s root');
+    assert.ok(await waitFor(() => cd.shims().length === 0, 5000), 'the shims exited');
+    const sockets = join(cd.dir, 'run', 'containerd', 's');
+    assert.equal(existsSync(sockets) ? readdirSync(sockets) : [], [], 'no shim sockets');
+    const leaves = readdirSync('/sys/fs/cgroup').flatMap((ctl) => {
+      const d = join('/sys/fs/cgroup', ctl, namespace);
+      return existsSync(d) ? readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(d, e.name)) : [];
+    });
+    assert.equal(leaves, [], 'no container cgroups');
+    const dir = cd.dir;
+    const forced = await cd.stop();
+    assert.equal(forced, [], 'containerd stopped cleanly and the namespace cgroups were empty');
+    assert.not.ok(existsSync(dir));
+    assert.equal(leftovers(join(dir, 'nothing')), []);
+    cd = undefined as unknown as Containerd;
   });
 }
 
