@@ -285,9 +285,10 @@ if (skip) {
     assert.ok(mounted(), 'the rootfs is mounted in containerd\'s mount namespace');
     process.kill(shim!, 'SIGKILL');
     assert.ok(await waitFor(async () => !(await tasks()).has(id), 15000, 100), `containerd dropped the task\n${debug()}`);
-    assert.ok(await waitFor(() => !existsSync(`/proc/${pid}`), 5000), 'the container was killed');
-    assert.not.ok(existsSync(join(tsrunRoot(), id)), 'its tsrun state is gone');
-    assert.not.ok(mounted(), 'its rootfs was unmounted');
+    // containerd lists the task no more before its clean-up (the delete action) has finished.
+    assert.ok(await waitFor(() => !existsSync(join(tsrunRoot(), id)), 15000, 50), 'its tsrun state is gone');
+    assert.not.ok(existsSync(`/proc/${pid}`), 'the container was killed');
+    assert.ok(await waitFor(() => !mounted(), 5000, 50), 'its rootfs was unmounted');
     assert.is((await cd.ctr(['containers', 'rm', id])).exitCode, 0);
   });
 

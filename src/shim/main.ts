@@ -3,25 +3,28 @@
 // per pod serves containerd's task API and runs the containers in-process, so
 // no runtime call pays a Node start-up. This comment is the protocol, once.
 //
-//  containerd                          shim `start` (short-lived)             shim daemon (`serve`, long-lived)
-//  ──────────                          ──────────────────────────             ─────────────────────────────────
-//  cwd=BUNDLE, TTRPC_ADDRESS=...,
-//  runtime options (an Any) on stdin
-//  BIN -namespace NS -address A ───▶  group = config.json annotation
-//      -publish-binary P -id ID start   io.kubernetes.cri.sandbox-id
-//                                       (or io.containerd.runc.v2.group), else ID
-//                                       socket S = /run/containerd/s/sha256(A/NS/group/tsrun)
-//                                       S answers? reuse that daemon (a pod: one shim)
-//                                       else spawn the daemon (setsid) ─────▶ prctl(CHILD_SUBREAPER), listen on S
-//                                                                   ◀──────── "ready\n" on a pipe
-//           ◀─────── "unix://S" on stdout, BUNDLE/address, exit 0
+//  containerd                   bin/containerd-shim-tsrun-v2 (sh)   Node: start.ts, then daemon.ts
+//  ──────────                   ─────────────────────────────────   ──────────────────────────────
+//  cwd=BUNDLE, TTRPC_ADDRESS=..., runtime options (an Any) on stdin
+//  BIN -namespace NS -address A
+//      -publish-binary P -id ID start ──▶ mkfifo; setsid node ... start ──▶ group = config.json annotation
+//                                          > FIFO &                           io.kubernetes.cri.sandbox-id (or
+//                                                                             io.containerd.runc.v2.group), else ID
+//                                                                           S = /run/containerd/s/sha256(A/NS/group/tsrun)
+//                                                                           S answers: another container of a pod
+//                                                                             joins that daemon; say S, exit
+//                                                                           else: prctl(CHILD_SUBREAPER), listen on S,
+//                                     read one line ◀──── "unix://S\n" ───── BUNDLE/address; go on serving
+//           ◀──── "unix://S", exit 0
 //  ttrpc over S: containerd.task.v2.Task/{Create,Start,State,Wait,Kill,Exec,Delete,...} ──▶ service.ts, task.ts
 //           ◀──── task events: ttrpc containerd.services.events.ttrpc.v1.Events/Forward to $TTRPC_ADDRESS
 //                  (an Envelope{timestamp, namespace, topic "/tasks/exit", Any "containerd.events.TaskExit"})
-//  Shutdown with no container left ──────────────────────────────────────────▶ remove S, exit
+//  Shutdown with no container left ──────────────────────────────────────▶ remove S, exit
 //
-//  shim died: BIN -namespace NS -address A -id ID -bundle BUNDLE delete (cwd BUNDLE)
-//             ──▶ force-delete ID under the root named in BUNDLE/tsrun-root, unmount BUNDLE/rootfs,
+//  every shim exit: BIN -namespace NS -address A -id ID -bundle BUNDLE delete (cwd BUNDLE)
+//             ──▶ the sh launcher answers at once when ID is gone from the root named in
+//                 BUNDLE/tsrun-root and BUNDLE/rootfs is unmounted (a clean exit); else cleanup.ts
+//                 (the shim died) force-deletes ID and unmounts BUNDLE/rootfs;
 //             ◀── a DeleteResponse{pid, exit_status 137, exited_at} (protobuf) on stdout
 //
 // ttrpc frames (github.com/containerd/ttrpc; ttrpc.ts): a 10-byte header,
@@ -43,7 +46,6 @@ export interface ShimFlags {
   address: string;
   id: string;
   bundle: string;
-  socket: string;
   debug: boolean;
   action: string;
 }
@@ -68,7 +70,7 @@ export function parseFlags(argv: string[]): ShimFlags & { version: boolean } {
   }
   const str = (k: string): string => (typeof values[k] === 'string' ? (values[k] as string) : '');
   return {
-    namespace: str('namespace'), address: str('address'), id: str('id'), bundle: str('bundle'), socket: str('socket'),
+    namespace: str('namespace'), address: str('address'), id: str('id'), bundle: str('bundle'),
     debug: values.debug === true || values.debug === 'true', version: values.v === true, action: positionals[0] ?? '',
   };
 }
@@ -88,8 +90,6 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./start.ts')).startAction(flags);
     case 'delete':
       return (await import('./cleanup.ts')).deleteAction(flags);
-    case 'serve':
-      return (await import('./daemon.ts')).serve(flags);
     default:
       process.stderr.write(`containerd-shim-tsrun-v2: unknown action ${JSON.stringify(flags.action)} (start, delete)\n`);
       return 2;

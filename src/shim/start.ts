@@ -1,15 +1,14 @@
-// The `start` action (protocol in main.ts): find or start the daemon of this
-// container's group and print its address. Kept free of the daemon's modules
-// (protobuf, the runtime): it runs once per container, on containerd's clock.
-import { spawn } from 'node:child_process';
+// The `start` action (protocol in main.ts): find the daemon of this
+// container's group, or become it, and say its address. The daemon's modules
+// (protobuf, the runtime) load only when this process becomes the daemon.
 import { createHash } from 'node:crypto';
-import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import type { ShimFlags } from './main.ts';
 
 export const GROUP_ANNOTATIONS = ['io.kubernetes.cri.sandbox-id', 'io.containerd.runc.v2.group'];
-const SOCKET_DIR = '/run/containerd/s';
+export const SOCKET_DIR = '/run/containerd/s';
 
 export function socketPath(address: string, namespace: string, group: string): string {
   return join(SOCKET_DIR, createHash('sha256').update(join(address, namespace, group, 'tsrun')).digest('hex'));
@@ -33,34 +32,30 @@ export function groupOf(bundle: string, id: string): string {
   return id;
 }
 
+/** The start action, run by bin/containerd-shim-tsrun-v2 with stdout on a
+ *  FIFO it reads one line from: the address of the group's daemon, which is
+ *  either already running (we exit) or this very process (we go on serving). */
 export async function startAction(flags: ShimFlags): Promise<number> {
   const bundle = process.cwd();
   const socket = socketPath(flags.address, flags.namespace, groupOf(bundle, flags.id));
   const address = `unix://${socket}`;
-  if (!(await canConnect(socket))) {
-    rmSync(socket, { force: true });
-    mkdirSync(SOCKET_DIR, { recursive: true, mode: 0o700 });
-    const log = openSync(join(bundle, 'shim.log'), 'a');
-    const args = [process.argv[1]!, '-namespace', flags.namespace, '-address', flags.address, '-id', flags.id, '-socket', socket, ...(flags.debug ? ['-debug'] : []), 'serve'];
-    const daemon = spawn(process.execPath, [...process.execArgv, ...args], { cwd: bundle, detached: true, stdio: ['ignore', 'pipe', log] });
-    const answer = await new Promise<string>((resolve) => {
-      let text = '';
-      daemon.stdout!.setEncoding('utf8');
-      daemon.stdout!.on('data', (chunk: string) => {
-        text += chunk;
-        if (text.includes('\n')) resolve(text);
-      });
-      daemon.stdout!.on('end', () => resolve(text));
-      daemon.on('error', (err) => resolve(`error ${err.message}\n`));
-    });
-    if (!answer.startsWith('ready')) {
-      process.stderr.write(`containerd-shim-tsrun-v2: the shim daemon did not start: ${answer.trim() || 'it exited'} (see ${join(bundle, 'shim.log')})\n`);
-      return 1;
-    }
-    daemon.unref();
-    daemon.stdout!.destroy();
+  process.stdout.on('error', () => {}); // the launcher stops reading after one line
+  if (await canConnect(socket)) {
+    writeFileSync(join(bundle, 'address'), address);
+    process.stdout.write(`${address}\n`);
+    return 0;
   }
-  writeFileSync(join(bundle, 'address'), address);
-  process.stdout.write(address);
-  return 0;
+  let serving: boolean;
+  try {
+    const { serve } = await import('./daemon.ts');
+    serving = await serve(flags, socket);
+    writeFileSync(join(bundle, 'address'), address);
+  } catch (err) {
+    process.stdout.write(`error ${(err as Error).message}\n`);
+    return 1;
+  }
+  process.stdout.write(`${address}\n`);
+  if (!serving) return 0;
+  process.chdir('/'); // the first bundle goes away before the group's last container
+  return -1; // keep serving
 }

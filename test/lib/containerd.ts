@@ -39,6 +39,8 @@ export interface Containerd {
    *  `script -qec "$CTR ..."`, or `eval "$CTR ..."` in shell(). */
   ctrCommand(args: string[]): string;
   ctr(args: string[]): Promise<RunResult>;
+  /** The argv that runs ctr against this instance (for timing it with spawnSync). */
+  ctrArgv(args: string[]): string[];
   /** Runs a shell command line (e.g. a pipe into script) with $CTR set to ctrCommand([]). */
   shell(line: string): Promise<RunResult>;
   /** The shims still running for this instance (their pids). */
@@ -140,6 +142,7 @@ export async function startContainerd(namespace: string): Promise<Containerd> {
     },
     runtimeRoot: join(run, 'containerd', 'runc', namespace),
     ctr,
+    ctrArgv: (args) => [...prefix(), ...args],
     ctrCommand,
     snapshotter,
     // SHELL: `script -c` runs its command with $SHELL, which differs between machines.
