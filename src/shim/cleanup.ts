@@ -9,7 +9,7 @@ import { isRuntimeError } from '../runtime/errors.ts';
 import { StateStore } from '../runtime/state-store.ts';
 import { deleteContainer } from '../runtime/verbs/delete.ts';
 import { DEFAULT_ROOT } from './daemon.ts';
-import type { ShimFlags } from './main.ts';
+import type { ShimFlags } from './flags.ts';
 import { encode, timestamp } from './messages.ts';
 import { unmountRootfs } from './rootfs.ts';
 import { canConnect } from './start.ts';

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { createLogger } from '../runtime/cli/log.ts';
 import { Publisher } from './events.ts';
-import type { ShimFlags } from './main.ts';
+import type { ShimFlags } from './flags.ts';
 import { taskHandler } from './service.ts';
 import { becomeSubreaper } from './syscalls.ts';
 import { Tasks } from './task.ts';
@@ -26,7 +26,8 @@ export async function serve(flags: ShimFlags, socket: string): Promise<boolean> 
     process.exit(143);
   });
   becomeSubreaper();
-  const log = createLogger(undefined, 'text', flags.debug);
+  // Debug lines (each RPC with its duration, ms since start) go to BUNDLE/shim.log.
+  const log = createLogger(undefined, 'text', flags.debug || process.env.TSRUN_SHIM_DEBUG === '1');
   const publisher = new Publisher(process.env.TTRPC_ADDRESS ?? '', flags.namespace, (m) => log.warn(m));
   const tasks = new Tasks(publisher, log);
   const server = createServer();
@@ -39,6 +40,7 @@ export async function serve(flags: ShimFlags, socket: string): Promise<boolean> 
       server.close();
       rmSync(socket, { force: true });
       await publisher.flush(2000);
+      (globalThis as { tsrunShimServed?: boolean }).tsrunShimServed = true; // boot.ts may write its code cache now
       process.exit(0);
     }, 20);
   };
@@ -48,6 +50,7 @@ export async function serve(flags: ShimFlags, socket: string): Promise<boolean> 
   chmodSync(socket, 0o600);
   process.on('uncaughtException', (err) => log.error(`uncaught: ${err.stack ?? err.message}`));
   process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
+  log.debug('listening');
   return true;
 }
 

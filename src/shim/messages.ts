@@ -42,3 +42,14 @@ export function toAny(typeUrl: string, name: string, value: object): AnyMessage 
 export function timestamp(ms: number): { seconds: number; nanos: number } {
   return { seconds: Math.floor(ms / 1000), nanos: Math.round((ms % 1000) * 1e6) };
 }
+
+/** protobufjs generates each type's encoder and decoder on first use. The
+ *  daemon does it for a lifecycle's messages while containerd is still
+ *  reading its address, instead of inside the first Create. */
+export function warmUp(): void {
+  const names = ['ttrpc.Request', 'ttrpc.Response', 'containerd.events.ForwardRequest', 'containerd.events.TaskCreate', 'containerd.events.TaskStart',
+    'containerd.events.TaskExit', 'containerd.events.TaskDelete', 'google.protobuf.Empty',
+    ...['CreateTaskRequest', 'CreateTaskResponse', 'StartRequest', 'StartResponse', 'WaitRequest', 'WaitResponse', 'StateRequest', 'StateResponse',
+      'DeleteRequest', 'DeleteResponse', 'KillRequest', 'ConnectRequest', 'ConnectResponse', 'ShutdownRequest'].map((n) => `containerd.task.v2.${n}`)];
+  for (const name of names) decode(name, encode(name, {}));
+}

@@ -76,8 +76,10 @@ export function taskHandler(opts: ServiceOptions): Handler {
     } catch (err) {
       throw new TtrpcError(Code.InvalidArgument, `${method}: malformed ${reqType}: ${(err as Error).message}`);
     }
+    const t0 = performance.now();
     try {
       const res = await run(req);
+      tasks.log.debug(`${method} ${req.id ?? ''} ${req.exec_id ?? ''}: ${(performance.now() - t0).toFixed(1)} ms`);
       return encode(resType.includes('.') ? resType : `containerd.task.v2.${resType}`, res);
     } catch (err) {
       if (err instanceof TtrpcError) throw err;

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import type { ShimFlags } from './main.ts';
+import type { ShimFlags } from './flags.ts';
 
 export const GROUP_ANNOTATIONS = ['io.kubernetes.cri.sandbox-id', 'io.containerd.runc.v2.group'];
 export const SOCKET_DIR = '/run/containerd/s';
@@ -57,5 +57,7 @@ export async function startAction(flags: ShimFlags): Promise<number> {
   process.stdout.write(`${address}\n`);
   if (!serving) return 0;
   process.chdir('/'); // the first bundle goes away before the group's last container
+  const { warmUp } = await import('./messages.ts');
+  setImmediate(warmUp);
   return -1; // keep serving
 }
