@@ -112,7 +112,7 @@ const shimBytes = readFileSync(join(out, 'containerd-shim-tsrun-v2.cjs'));
 if (shimBytes.some((b) => b > 0x7f)) throw new Error('build/containerd-shim-tsrun-v2.cjs has a non-ASCII byte, which src/shim/boot.ts reads as latin1');
 if (/\bimport\(/.test(shimBytes.toString('latin1'))) throw new Error('build/containerd-shim-tsrun-v2.cjs still has an import(), which a vm.Script cannot run');
 await build({
-  ...common, banner: undefined, external: [], entryPoints: [join(root, 'src/shim/boot.ts')], outfile: join(out, 'shim-boot.cjs'),
+  ...common, banner: undefined, external: [], entryPoints: [join(root, 'src/shim/boot.ts')], outfile: join(out, 'containerd-shim-tsrun-v2.boot.cjs'),
   define: { SHIM_BUNDLE_HASH: JSON.stringify(createHash('sha256').update(shimBytes).digest('hex').slice(0, 16)) },
 });
 
@@ -137,4 +137,4 @@ await build({
   define: { BUNDLE_HASH: JSON.stringify(bundleHash) },
   logLevel: 'warning',
 });
-console.log(`built build/tsrun.cjs, ${Object.keys(COLD_PARTS).length} cold parts, build/boot.cjs, build/containerd-shim-tsrun-v2.cjs (+ shim-boot.cjs), build/tsrun-nsexec, build/tsrun-init`);
+console.log(`built build/tsrun.cjs, ${Object.keys(COLD_PARTS).length} cold parts, build/boot.cjs, build/containerd-shim-tsrun-v2.cjs (+ its .boot.cjs), build/tsrun-nsexec, build/tsrun-init`);
