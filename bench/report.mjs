@@ -1,4 +1,5 @@
 // Turns the results into target verdicts, a text table and the SVG charts.
+import { containerdReport, containerdTargets } from './containerd.mjs';
 import { round } from './lib.mjs';
 import { svgDocument } from './svg.mjs';
 
@@ -40,6 +41,7 @@ export function evaluateTargets(r) {
   const net = r.network?.macvlanOverHost;
   t.push(target('netlat: macvlan / host transactions/s', net, '>=', 0.97, '×',
     r.network?.skipped ? { note: r.network.skipped } : {}));
+  t.push(...containerdTargets(r.containerd, target));
   return t;
 }
 
@@ -87,6 +89,7 @@ export function formatReport(r) {
     out.push(table(['init', 'linking', 'file bytes', 'VmRSS kB', 'Pss kB'], r.initFootprint.map((x) => [x.name, x.linking, x.fileBytes, x.vmRssKb, x.pssKb])));
   } else out.push(`  skipped: ${r.initFootprint.skipped}`);
   out.push('', `Network (tsrun demo netlat): ${r.network.skipped ? `skipped: ${r.network.skipped}` : `macvlan / host = ${f(r.network.macvlanOverHost, 3)} (${r.network.ratioSource})`}`);
+  out.push('', ...containerdReport(r.containerd, f));
   if (r.failures.length) {
     out.push('', `Failed commands (${r.failures.length}):`);
     for (const x of r.failures.slice(0, 10)) out.push(`  ${x.runtime} ${x.id}: ${x.error}`);

@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { measureContainerd } from './containerd.mjs';
 import { measureInitFootprint } from './init-footprint.mjs';
 import { leftovers, removeStrayCgroupDirs } from './lib.mjs';
 import { runNetlat } from './netlat.mjs';
@@ -117,6 +118,12 @@ async function main() {
   }
   process.stderr.write('bench: network (tsrun demo netlat)\n');
   r.network = runNetlat(opts.quick);
+  process.stderr.write('bench: containerd (tsrun shim, runc shim + runc, runc shim + tsrun)\n');
+  try {
+    r.containerd = await measureContainerd(opts.quick);
+  } catch (e) {
+    r.containerd = { skipped: e.message };
+  }
   r.leaks.hostView = leftovers({ idPrefix });
   removeStrayCgroupDirs(idPrefix);
   r.meta.seconds = Math.round((Date.now() - started) / 1000);

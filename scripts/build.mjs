@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import Ajv from 'ajv';
 import standaloneCode from 'ajv/dist/standalone/index.js';
 import { build } from 'esbuild';
+import protobuf from 'protobufjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'build');
@@ -109,6 +110,23 @@ for (const f of ['tsrun.cjs', ...Object.keys(COLD_PARTS).map((n) => `${n}.cjs`)]
   if (/\bimport\(/.test(readFileSync(join(out, f), 'utf8'))) throw new Error(`build/${f} still has an import(), which boot.cjs's vm.Script cannot run`);
 }
 
+// 3b. The containerd shim (src/shim/): a bundle of its own, never loaded by
+// the CLI. Its .proto files are parsed here into a JSON descriptor, so the
+// shim needs only protobufjs/light (no .proto parser) at run time.
+const protoRoot = new protobuf.Root();
+protoRoot.resolvePath = (_origin, target) => join(root, 'src/shim/proto', target.replace(/^.*\//, ''));
+protoRoot.loadSync(readdirSync(join(root, 'src/shim/proto')).filter((f) => f.endsWith('.proto')), { keepCase: true });
+writeFileSync(join(out, 'shim-proto.mjs'), `export default ${JSON.stringify(protoRoot.toJSON())};\n`);
+writeFileSync(join(out, 'shim-proto.d.mts'), 'declare const descriptor: object;\nexport default descriptor;\n');
+await build({ ...common, entryPoints: [join(root, 'src/shim/main.ts')], outfile: join(out, 'containerd-shim-tsrun-v2.cjs') });
+const shimBytes = readFileSync(join(out, 'containerd-shim-tsrun-v2.cjs'));
+if (shimBytes.some((b) => b > 0x7f)) throw new Error('build/containerd-shim-tsrun-v2.cjs has a non-ASCII byte, which src/shim/boot.ts reads as latin1');
+if (/\bimport\(/.test(shimBytes.toString('latin1'))) throw new Error('build/containerd-shim-tsrun-v2.cjs still has an import(), which a vm.Script cannot run');
+await build({
+  ...common, banner: undefined, external: [], entryPoints: [join(root, 'src/shim/boot.ts')], outfile: join(out, 'containerd-shim-tsrun-v2.boot.cjs'),
+  define: { SHIM_BUNDLE_HASH: JSON.stringify(createHash('sha256').update(shimBytes).digest('hex').slice(0, 16)) },
+});
+
 // 4. The loader bin/tsrun runs: it compiles the bundle with a code cache per
 // verb (src/runtime/boot.ts), named after the bundle's content.
 const bundleBytes = readFileSync(join(out, 'tsrun.cjs'));
@@ -130,4 +148,4 @@ await build({
   define: { BUNDLE_HASH: JSON.stringify(bundleHash) },
   logLevel: 'warning',
 });
-console.log(`built build/tsrun.cjs, ${Object.keys(COLD_PARTS).length} cold parts, build/boot.cjs, build/tsrun-nsexec, build/tsrun-init`);
+console.log(`built build/tsrun.cjs, ${Object.keys(COLD_PARTS).length} cold parts, build/boot.cjs, build/containerd-shim-tsrun-v2.cjs (+ its .boot.cjs), build/tsrun-nsexec, build/tsrun-init`);

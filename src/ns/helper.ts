@@ -70,7 +70,7 @@ import { encodePlan, frame, type PlanStep } from './plan.ts';
 export interface HelperOptions {
   preserveFds?: number;
   /** 'inherit' for the container's stdio, or explicit fds. */
-  stdio?: Array<'inherit' | 'ignore' | number>;
+  stdio?: Array<'inherit' | 'ignore' | 'pipe' | number>;
 }
 
 export class NsHelper {

@@ -19,7 +19,7 @@ import { helperPath } from './paths.ts';
 import { waitGone } from './proc-stat.ts';
 import { moveIn, moveOut } from './net-devices.ts';
 import { hookState, liveStartTime, validateId, type StoredState } from './state-store.ts';
-import { NsHelper } from '../ns/helper.ts';
+import { NsHelper, type HelperOptions } from '../ns/helper.ts';
 import { runHooksIfAny } from '../hooks/run-if-any.ts';
 
 export interface CreateOptions {
@@ -30,6 +30,8 @@ export interface CreateOptions {
   preserveFds: number;
   /** Foreground run: the helper stays the container's parent and exits with its status. */
   monitor: boolean;
+  /** The container's stdio when not create's own (the containerd shim passes FIFOs). */
+  stdio?: HelperOptions['stdio'];
 }
 
 export interface Created {
@@ -85,7 +87,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     cgroup.apply(withDefaultDevices(config.linux?.resources, config.linux?.devices));
     for (const w of cgroup.warnings()) ctx.log.warn(`warning: ${w}`);
     // 5. Fork the container's PID 1 into its namespaces and its cgroup (tsrun-nsexec).
-    helper = new NsHelper(plan, { preserveFds: opts.preserveFds });
+    helper = new NsHelper(plan, { preserveFds: opts.preserveFds, stdio: opts.stdio });
     const moveByPid = cgroup.version === 2;
     if (moveByPid && !opts.monitor) cgroup.addProcess(helper.child.pid ?? 0);
     helper.sendCgroupReady();

@@ -39,11 +39,14 @@ export interface Containerd {
    *  `script -qec "$CTR ..."`, or `eval "$CTR ..."` in shell(). */
   ctrCommand(args: string[]): string;
   ctr(args: string[]): Promise<RunResult>;
+  /** The argv that runs ctr against this instance (for timing it with spawnSync). */
+  ctrArgv(args: string[]): string[];
   /** Runs a shell command line (e.g. a pipe into script) with $CTR set to ctrCommand([]). */
   shell(line: string): Promise<RunResult>;
   /** The shims still running for this instance (their pids). */
   shims(): number[];
   log(): string;
+  restart(): Promise<void>;
   stop(): Promise<string[]>;
 }
 
@@ -76,32 +79,40 @@ export async function startContainerd(namespace: string): Promise<Containerd> {
     '',
   ].join('\n'));
   const logFile = join(dir, 'containerd.log');
-  const logFd = openSync(logFile, 'w');
-  const child: ChildProcess = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c',
-    'mount --bind "$0" /run && exec containerd --root "$1" --state "$2" --address "$3" --config "$4" --log-level info',
-    run, root, state, address, config], { stdio: ['ignore', logFd, logFd], detached: false });
-  closeSync(logFd);
+  let child: ChildProcess;
   let exited = false;
-  const gone = new Promise<void>((resolve) => child.on('exit', () => { exited = true; resolve(); }));
-  const pid = child.pid!;
+  let gone: Promise<void>;
+  let pid = 0;
+  const launch = (): void => {
+    const logFd = openSync(logFile, 'a');
+    child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c',
+      'mount --bind "$0" /run && exec containerd --root "$1" --state "$2" --address "$3" --config "$4" --log-level info',
+      run, root, state, address, config], { stdio: ['ignore', logFd, logFd], detached: false });
+    closeSync(logFd);
+    exited = false;
+    gone = new Promise<void>((resolve) => child.on('exit', () => { exited = true; resolve(); }));
+    pid = child.pid!;
+  };
+  launch();
   const log = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
   // `timeout`: a wedged ctr fails its test instead of hanging the suite.
   // --foreground keeps ctr in the terminal's foreground process group under
   // `script`: in a group of its own, `ctr -t` setting the terminal raw gets
   // SIGTTOU and stops (seen in CI, where script's $SHELL did not exec it).
-  const prefix = ['timeout', '--foreground', '120', 'nsenter', `--mount=/proc/${pid}/ns/mnt`, '--', 'ctr', '--address', address, '--namespace', namespace];
+  // The mount namespace is containerd's current one (restart() makes a new one).
+  const prefix = (): string[] => ['timeout', '--foreground', '120', 'nsenter', `--mount=/proc/${pid}/ns/mnt`, '--', 'ctr', '--address', address, '--namespace', namespace];
   // overlayfs cannot stack on an overlayfs /tmp (a container CI): use native there
   // (or whatever TSRUN_TEST_SNAPSHOTTER names).
   const fsType = spawnSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' }).stdout.trim();
   const snapshotter = process.env.TSRUN_TEST_SNAPSHOTTER ?? (fsType === 'overlayfs' ? 'native' : 'overlayfs');
   const env = { ...process.env, CONTAINERD_SNAPSHOTTER: snapshotter };
-  const ctr = (args: string[]): Promise<RunResult> => runCommand(prefix[0]!, [...prefix.slice(1), ...args], { env });
-  const ctrCommand = (args: string[]): string => [...prefix, ...args].map(quote).join(' ');
+  const ctr = (args: string[]): Promise<RunResult> => runCommand('timeout', [...prefix().slice(1), ...args], { env });
+  const ctrCommand = (args: string[]): string => [...prefix(), ...args].map(quote).join(' ');
 
-  const ready = await waitFor(async () => exited || (existsSync(address) && (await ctr(['version'])).exitCode === 0), 20000, 100);
-  if (!ready || exited) {
-    if (!exited) child.kill('SIGKILL');
-    await gone;
+  const ready = (): Promise<boolean> => waitFor(async () => exited || (existsSync(address) && (await ctr(['version'])).exitCode === 0), 20000, 100);
+  if (!(await ready()) || exited) {
+    if (!exited) child!.kill('SIGKILL');
+    await gone!;
     const text = log();
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`containerd did not start:\n${text.split('\n').slice(-15).join('\n')}`);
@@ -126,15 +137,25 @@ export async function startContainerd(namespace: string): Promise<Containerd> {
     dir,
     address,
     namespace,
-    pid,
+    get pid() {
+      return pid;
+    },
     runtimeRoot: join(run, 'containerd', 'runc', namespace),
     ctr,
+    ctrArgv: (args) => [...prefix(), ...args],
     ctrCommand,
     snapshotter,
     // SHELL: `script -c` runs its command with $SHELL, which differs between machines.
     shell: (line) => runCommand('sh', ['-c', line], { env: { ...env, SHELL: '/bin/sh', CTR: ctrCommand([]) } }),
     shims,
     log,
+    /** Stops containerd with SIGTERM (its shims keep running) and starts it again on the same root, state and socket. */
+    async restart() {
+      child.kill('SIGTERM');
+      await gone;
+      launch();
+      if (!(await ready()) || exited) throw new Error(`containerd did not restart:\n${log().split('\n').slice(-15).join('\n')}`);
+    },
     /** Stops containerd (TERM, then KILL), kills stray shims by pid, removes the
      *  namespace's parent cgroups (only if empty) and the temp dir. Returns what
      *  had to be cleaned up by force. */

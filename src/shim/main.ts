@@ -1,0 +1,77 @@
+// containerd-shim-tsrun-v2: the containerd runtime v2 shim of tsrun (runtime
+// type io.containerd.tsrun.v2). One long-lived Node process per container or
+// per pod serves containerd's task API and runs the containers in-process, so
+// no runtime call pays a Node start-up. This comment is the protocol, once.
+//
+//  containerd                   bin/containerd-shim-tsrun-v2 (sh)   Node: start.ts, then daemon.ts
+//  ──────────                   ─────────────────────────────────   ──────────────────────────────
+//  cwd=BUNDLE, TTRPC_ADDRESS=..., runtime options (an Any) on stdin
+//  BIN -namespace NS -address A
+//      -publish-binary P -id ID start ──▶ mkfifo; setsid node ... start ──▶ group = config.json annotation
+//                                          > FIFO &                           io.kubernetes.cri.sandbox-id (or
+//                                                                             io.containerd.runc.v2.group), else ID
+//                                                                           S = /run/containerd/s/sha256(A/NS/group/tsrun)
+//                                                                           S answers: another container of a pod
+//                                                                             joins that daemon; say S, exit
+//                                                                           else: prctl(CHILD_SUBREAPER), listen on S,
+//                                     read one line ◀──── "unix://S\n" ───── BUNDLE/address; go on serving
+//           ◀──── "unix://S", exit 0
+//  ttrpc over S: containerd.task.v2.Task/{Create,Start,State,Wait,Kill,Exec,Delete,...} ──▶ service.ts, task.ts
+//           ◀──── task events: ttrpc containerd.services.events.ttrpc.v1.Events/Forward to $TTRPC_ADDRESS
+//                  (an Envelope{timestamp, namespace, topic "/tasks/exit", Any "containerd.events.TaskExit"})
+//  Shutdown with no container left ──────────────────────────────────────▶ remove S, exit
+//
+//  every shim exit: BIN -namespace NS -address A -id ID -bundle BUNDLE delete (cwd BUNDLE)
+//             ──▶ the sh launcher answers at once when ID is gone from the root named in
+//                 BUNDLE/tsrun-root and BUNDLE/rootfs is unmounted (a clean exit); else cleanup.ts
+//                 (the shim died) force-deletes ID and unmounts BUNDLE/rootfs;
+//             ◀── a DeleteResponse{pid, exit_status 137, exited_at} (protobuf) on stdout
+//
+// ttrpc frames (github.com/containerd/ttrpc; ttrpc.ts): a 10-byte header,
+//   length u32 BE | stream id u32 BE | type u8 (1 request, 2 response) | flags u8
+// then `length` bytes (at most 4 MiB) of protobuf: ttrpc.Request{service,
+// method, payload, timeout_nano, metadata} from containerd on an odd stream
+// id; the answer on the same id is ttrpc.Response{status google.rpc.Status
+// {code, message}, payload}. A failed call carries a gRPC code (NotFound 5,
+// AlreadyExists 6, FailedPrecondition 9, Unimplemented 12, ...) that
+// containerd turns back into its errdefs. Messages: proto/*.proto.
+//
+// Each container is an ordinary tsrun container under --root
+// /run/containerd/tsrun/NS (or the runtime options' Root): `tsrun --root ...
+// state/list/ps/exec` see it. Its tsrun-nsexec helper stays its parent and
+// exits with its status (process.ts), stdio are containerd's FIFOs (stdio.ts).
+
+import { parseFlags } from './flags.ts';
+
+async function main(argv: string[]): Promise<number> {
+  const flags = parseFlags(argv);
+  if (flags.version) {
+    process.stdout.write(`containerd-shim-tsrun-v2 (tsrun ${typeof TSRUN_VERSION === 'string' ? TSRUN_VERSION : 'dev'})\n`);
+    return 0;
+  }
+  if (!flags.namespace) {
+    process.stderr.write('containerd-shim-tsrun-v2: -namespace is required\n');
+    return 2;
+  }
+  switch (flags.action) {
+    case 'start':
+      return (await import('./start.ts')).startAction(flags);
+    case 'delete':
+      return (await import('./cleanup.ts')).deleteAction(flags);
+    default:
+      process.stderr.write(`containerd-shim-tsrun-v2: unknown action ${JSON.stringify(flags.action)} (start, delete)\n`);
+      return 2;
+  }
+}
+
+declare const TSRUN_VERSION: string | undefined;
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== -1) process.exit(code);
+  },
+  (err) => {
+    process.stderr.write(`containerd-shim-tsrun-v2: ${(err as Error)?.message ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,63 @@
+// The `start` action (protocol in main.ts): find the daemon of this
+// container's group, or become it, and say its address. The daemon's modules
+// (protobuf, the runtime) load only when this process becomes the daemon.
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import type { ShimFlags } from './flags.ts';
+
+export const GROUP_ANNOTATIONS = ['io.kubernetes.cri.sandbox-id', 'io.containerd.runc.v2.group'];
+export const SOCKET_DIR = '/run/containerd/s';
+
+export function socketPath(address: string, namespace: string, group: string): string {
+  return join(SOCKET_DIR, createHash('sha256').update(join(address, namespace, group, 'tsrun')).digest('hex'));
+}
+
+export function canConnect(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = createConnection({ path });
+    c.once('connect', () => (c.destroy(), resolve(true)));
+    c.once('error', () => resolve(false));
+  });
+}
+
+export function groupOf(bundle: string, id: string): string {
+  try {
+    const annotations = (JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { annotations?: Record<string, string> }).annotations ?? {};
+    for (const key of GROUP_ANNOTATIONS) if (annotations[key]) return annotations[key];
+  } catch {
+    // no readable config: the container is its own group, and Create reports the config's problem
+  }
+  return id;
+}
+
+/** The start action, run by bin/containerd-shim-tsrun-v2 with stdout on a
+ *  FIFO it reads one line from: the address of the group's daemon, which is
+ *  either already running (we exit) or this very process (we go on serving). */
+export async function startAction(flags: ShimFlags): Promise<number> {
+  const bundle = process.cwd();
+  const socket = socketPath(flags.address, flags.namespace, groupOf(bundle, flags.id));
+  const address = `unix://${socket}`;
+  process.stdout.on('error', () => {}); // the launcher stops reading after one line
+  if (await canConnect(socket)) {
+    writeFileSync(join(bundle, 'address'), address);
+    process.stdout.write(`${address}\n`);
+    return 0;
+  }
+  let serving: boolean;
+  try {
+    const { serve } = await import('./daemon.ts');
+    serving = await serve(flags, socket);
+    writeFileSync(join(bundle, 'address'), address);
+  } catch (err) {
+    process.stdout.write(`error ${(err as Error).message}\n`);
+    return 1;
+  }
+  process.stdout.write(`${address}\n`);
+  if (!serving) return 0;
+  process.chdir('/'); // the first bundle goes away before the group's last container
+  const { warmUp } = await import('./messages.ts');
+  setImmediate(warmUp);
+  return -1; // keep serving
+}
