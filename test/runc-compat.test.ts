@@ -92,7 +92,7 @@ const ours = async (args: string[]) => outcome(await sb.tsrun(args));
   assert.is((await sb.tsrun(['delete', '--force', id])).exitCode, 0);
 });
 
-(runc ? test : test.skip)('the command line as runc\'s: extra arguments refused, update --cpu-share accepted', async () => {
+(runc ? test : test.skip)('the command line as runc\'s: extra arguments refused, update --cpu-share and kill ID 0 accepted', async () => {
   const id = uniqueId('cli');
   const bundle = sb.bundle();
   for (const run of [runcCommand, sb.tsrun]) assert.is((await run(['run', '-d', '--bundle', bundle, id])).exitCode, 0);
@@ -107,6 +107,8 @@ const ours = async (args: string[]) => outcome(await sb.tsrun(args));
       assert.is(JSON.parse((await run(['state', id])).stdout).status, 'running', 'the refused delete -f left it running');
       const u = await run(['update', '--cpu-share', '512', id]);
       assert.is(u.exitCode, 0, u.stderr);
+      const probe = await run(['kill', id, '0']);
+      assert.is(probe.exitCode, 0, `signal 0 tests that PID 1 is there: ${probe.stderr}`);
     }
     // v1 "N:cpu,cpuacct:/path" (or "N:cpu:/path"): the hierarchy is mounted under its controllers' name.
     const pid = JSON.parse((await sb.tsrun(['state', id])).stdout).pid;

@@ -20,9 +20,9 @@
 //                                                                          pivot_root, masks, rlimits,
 //                                                                          identity, caps, lookup
 //          ◀──────────────────────────────────────────────── "ready\n"
-//  write state.json + pid file
+//  write state.json
 //  "0\n" (recorded) ───────────────────────────────────────────────────▶ (IN, OUT closed)
-//  exit                                                                    accept() on start.sock ...
+//  write the pid file; exit                                                accept() on start.sock ...
 //                                                                          EOF instead of "recorded":
 //                                                                          tsrun died before anyone
 //                                                                          could find us: exit

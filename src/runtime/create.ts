@@ -111,11 +111,11 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     ctx.log.debug(`create ${id}: go`);
     await helper.expect('ready');
     ctx.log.debug(`create ${id}: ready at the barrier`);
-    // 8. Record it: state.json, then the pid file callers wait for; then tell
-    //    the container it is recorded (without that, it exits when we die).
+    // 8. Record it: state.json, and tell the container (until then, it exits
+    //    if we die); then the pid file callers wait for.
     ctx.store.save(state);
-    if (opts.pidFile) writePidFile(resolve(opts.pidFile), pid);
     helper.sendRecorded();
+    if (opts.pidFile) writePidFile(resolve(opts.pidFile), pid);
     return { state, helper, cgroup };
   } catch (err) {
     abort();
