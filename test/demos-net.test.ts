@@ -26,16 +26,18 @@ const listing = (d: string): string[] => (existsSync(d) ? readdirSync(d).sort() 
 /** Pids of the tools the demos start, and of containers' `sleep 1000`. */
 // Zombies are left out: a SIGKILLed tool is gone, and this VM's PID 1 reaps
 // orphans only every second or two.
-const toolPids = (): string[] => spawnSync('ps', ['-eo', 'pid=,stat=,args='], { encoding: 'utf8' }).stdout.split('\n')
-  .filter((l) => /\b(sockperf|iperf3)\b/.test(l) && !/^\s*\d+\s+Z/.test(l)).map((l) => l.trim().split(/\s+/)[0]!);
+// Only orphans (parent 1) count: a tool a demo left behind was re-parented to
+// PID 1, while another run's live tools (other work on the machine) still
+// have their demo as parent.
+const toolPids = (): string[] => spawnSync('ps', ['-eo', 'pid=,ppid=,stat=,args='], { encoding: 'utf8' }).stdout.split('\n')
+  .filter((l) => /\b(sockperf|iperf3)\b/.test(l) && /^\s*\d+\s+1\s/.test(l) && !/^\s*\d+\s+\d+\s+Z/.test(l)).map((l) => l.trim().split(/\s+/)[0]!);
 const before = { links: links(), labs: new Set(labDirs()), run: listing('/run/tsrun'), net: listing('/run/tsrun-net'), tools: new Set(toolPids()), nstat: existsSync('/tmp/.nstat.u0') };
 
 const demos = demoRunner(dir);
 /** A lab dir of one of our demo runs (others may be running demos at the same
- *  time): its container ids carry the demo's pid (Lab.id), its hook state is net/. */
+ *  time): the Lab's dir is tsrun-demo-PID-*, PID = the demo's. */
 function ours(lab: string): boolean {
-  const ids = listing(join(tmpdir(), lab, 'state'));
-  return existsSync(join(tmpdir(), lab, 'net')) || ids.some((id) => demos.pids.some((p) => id.includes(`-${p}-`)));
+  return demos.pids.some((p) => lab.startsWith(`tsrun-demo-${p}-`));
 }
 
 /** What a demo run must not leave behind on the real host. */
