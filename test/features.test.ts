@@ -53,7 +53,7 @@ test('mountOptions are exactly options parseMountOptions turns into flags or pro
 });
 
 test('linux: the namespaces tsrun creates, cgroup v1 and v2 without systemd, no LSMs or seccomp', () => {
-  assert.equal([...doc.linux.namespaces].sort(), ['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts']);
+  assert.equal([...doc.linux.namespaces].sort(), ['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts']);
   assert.equal(doc.linux.cgroup, { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false });
   assert.equal(doc.linux.seccomp, { enabled: false });
   assert.equal(doc.linux.apparmor, { enabled: false });
@@ -66,6 +66,9 @@ test('every listed namespace really is created: a container with all of them run
   const id = uniqueId('feat');
   const bundle = sb.bundle((c) => {
     c.linux!.namespaces = doc.linux.namespaces.map((type: string) => ({ type }));
+    // An identity map: the container's root is the host's, who owns the rootfs.
+    c.linux!.uidMappings = [{ containerID: 0, hostID: 0, size: 65536 }];
+    c.linux!.gidMappings = [{ containerID: 0, hostID: 0, size: 65536 }];
   });
   const r = await sb.tsrun(['run', '--detach', '--bundle', bundle, id]);
   assert.is(r.exitCode, 0, r.stderr);

@@ -60,7 +60,10 @@ void op_identity(const struct step *s) {
     for (char *g = s->argv[2]; *g && ngroups < 256; g = strchr(g, ',') ? strchr(g, ',') + 1 : g + strlen(g))
       groups[ngroups++] = (gid_t)strtoul(g, NULL, 10);
   }
-  if (setgroups((size_t)ngroups, groups) < 0) fail(errno, "setgroups");
+  /* In a user namespace whose setgroups is "deny" the groups stay as they are
+   * (none: userns-root or the namespace's creator cleared them). */
+  if (ngroups && setgroups_denied()) fail(EPERM, "!additionalGids need setgroups, which this user namespace denies");
+  if (!setgroups_denied() && setgroups((size_t)ngroups, groups) < 0) fail(errno, "setgroups");
   if (setresgid(gid, gid, gid) < 0) fail(errno, "setgid %u", gid);
   if (setresuid(uid, uid, uid) < 0) fail(errno, "setuid %u", uid);
   if (!caps) return;

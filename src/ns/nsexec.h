@@ -43,6 +43,14 @@ void op_lookup(const struct step *s);
 void op_hook(const struct step *s, const char *state, size_t state_len);
 void op_exec(const struct step *s, int init_fd);
 
+/* nsexec-userns.c: a new user namespace and its maps, the mapped root, and
+ * what mounts need inside a user namespace. */
+void op_userns(const struct step *s);
+void op_userns_root(void);
+int setgroups_denied(void);
+unsigned long locked_mount_flags(const char *path, unsigned long wanted);
+int userns_mount_fallback(const char *target, const char *type, unsigned long flags, const char *data, int err);
+
 /* nsexec-console.c: ptys, --console-socket and the foreground relay. */
 void op_console_socket(const struct step *s);
 void op_pty_pair(void);

@@ -10,6 +10,7 @@ import { MS_BIND, MS_REC, MS_RDONLY, parseMountOptions, rootfsPropagationFlags }
 import { normalizeSysctlKey, sysctlFile } from './validate/sysctl.ts';
 import { CLONE_FLAGS } from '../ns/clone-flags.ts';
 import { step, type PlanStep } from '../ns/plan.ts';
+import { type IdmapWriter, userLast, userNamespaceOf, userNamespaceStep, usernsMount } from './userns-plan.ts';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -32,6 +33,8 @@ export interface PlanInput {
   runtimeEnv: string[];
   /** process.terminal: where the pty master goes (a foreground run relays it itself). */
   consoleSocket?: string;
+  /** How a new user namespace's maps are written (root: directly; rootless: see userns-plan.ts). */
+  idmapWriter?: IdmapWriter;
 }
 
 const DEFAULT_DEVICES: Array<[string, number, number]> = [
@@ -53,14 +56,19 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   // 1. A terminal's master goes to the caller's socket, and the cgroup's tasks
   //    files are opened, while their host paths are still reachable.
   plan.push(...terminalSteps(proc.terminal === true, input), ...cgroupOpenSteps(input.cgroupTasks));
-  // 2. Namespaces: join the given paths first, then create the rest at once.
-  //    A new cgroup namespace waits until tsrun has moved us into the cgroup.
+  // 2. Namespaces: join the given paths first (a user namespace last: see
+  //    userns-plan.ts), then create the rest at once. A new user namespace
+  //    comes first, alone, with its id maps, so that it owns the namespaces
+  //    created after it. A new cgroup namespace waits until tsrun has moved
+  //    us into the cgroup.
   let unshare = 0;
-  for (const ns of config.linux?.namespaces ?? []) {
+  for (const ns of userLast(config.linux?.namespaces ?? [])) {
     const flag = CLONE_FLAGS[ns.type] ?? 0;
     if (ns.path) plan.push(step('setns', [ns.path, flag], { what: `join ${ns.type} namespace ${JSON.stringify(ns.path)}` }));
-    else if (ns.type !== 'cgroup') unshare |= flag;
+    else if (ns.type !== 'cgroup' && ns.type !== 'user') unshare |= flag;
   }
+  const userns = userNamespaceOf(config);
+  if (userns === 'new') plan.push(userNamespaceStep(config, input.idmapWriter));
   if (unshare) plan.push(step('unshare', [unshare], { what: 'create namespaces' }));
   // 3. The container's PID 1, in its cgroup before it runs anything. A write of
   //    a pid to cgroup.procs takes the kernel's global threadgroup lock, which
@@ -73,6 +81,10 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   if (!input.monitor) plan.push(...join);
   plan.push(step('fork', [input.monitor ? 1 : 0], { what: 'fork the container process' }));
   if (input.monitor) plan.push(...join);
+  // In a user namespace the child reads and writes host files (the state
+  // directory, the init binary) before it becomes the namespace's root, which
+  // cannot; from then on it is the container's root (mounts, devices, sysctls).
+  if (userns) plan.push(...hostFileSteps(input), step('userns-root', [], { what: 'become root in the user namespace' }));
   plan.push(step('wait-go'));
   if (config.linux?.namespaces?.some((ns) => ns.type === 'cgroup' && !ns.path)) {
     plan.push(step('unshare', [CLONE_FLAGS.cgroup!], { what: 'create cgroup namespace' }));
@@ -80,7 +92,7 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   // 4. The rootfs and the config's mounts, resolved inside the rootfs.
   plan.push(step('propagation', ['/', rootfsPropagationFlags(config.linux?.rootfsPropagation)], { what: 'set mount propagation of /' }));
   plan.push(step('rootfs', [input.rootfs], { what: `bind rootfs ${JSON.stringify(input.rootfs)}` }));
-  for (const m of config.mounts ?? []) plan.push(...mountSteps(m, input));
+  for (const m of config.mounts ?? []) plan.push(...mountSteps(userns ? usernsMount(m, config) : m, input));
   // 5. Devices and the /dev links every program expects.
   const configured = new Set((config.linux?.devices ?? []).map((d) => d.path));
   for (const [path, major, minor] of DEFAULT_DEVICES) {
@@ -105,8 +117,7 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   (config.hooks?.createContainer ?? []).forEach((h, i) => plan.push(hookStep('createContainer', i, h, input.runtimeEnv)));
   // 8. The start barrier's socket must be bound while the state dir is reachable,
   //    and the init copied into a sealed memfd while the host binary is.
-  plan.push(step('listen', [input.stateDir], { what: 'create the start barrier' }));
-  if (input.init) plan.push(step('init-memfd', [input.init.path], { what: `load ${input.init.path}` }));
+  if (!userns) plan.push(...hostFileSteps(input));
   if (proc.cwd !== '/') plan.push(step('mkdir', [proc.cwd], { what: `create cwd ${JSON.stringify(proc.cwd)}` }));
   plan.push(step(input.noPivot ? 'chroot' : 'pivot', [input.rootfs], { what: `${input.noPivot ? 'chroot' : 'pivot_root'} into ${JSON.stringify(input.rootfs)}` }));
   // A mount's own propagation is set after pivot_root: pivot_root's clean-up
@@ -136,6 +147,13 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
     : proc.args;
   plan.push(step('exec', [input.init ? '@init' : '@lookup', env.length, ...env, ...argv], { what: `exec ${JSON.stringify(proc.args[0])}` }));
   return plan;
+}
+
+function hostFileSteps(input: PlanInput): PlanStep[] {
+  return [
+    step('listen', [input.stateDir], { what: 'create the start barrier' }),
+    ...(input.init ? [step('init-memfd', [input.init.path], { what: `load ${input.init.path}` })] : []),
+  ];
 }
 
 export function cgroupOpenSteps(tasks: string[]): PlanStep[] {

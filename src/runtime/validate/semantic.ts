@@ -10,6 +10,7 @@ import { RuntimeError } from '../errors.ts';
 import type { Capabilities, Config, NamespaceType } from '../oci-types.ts';
 import { HOOK_KINDS } from '../oci-types.ts';
 import { isUnlimited, rlimitNumber } from '../rlimits.ts';
+import { idmapProblems } from './idmap.ts';
 
 export type RootfsFact = 'dir' | 'missing' | 'not-dir';
 
@@ -148,6 +149,7 @@ export function semanticProblems(config: Config, facts: SemanticFacts): string[]
   checkCapabilities(config, problems);
   checkRlimits(config, problems);
   checkMemory(config, problems);
+  problems.push(...idmapProblems(config));
   return problems;
 }
 

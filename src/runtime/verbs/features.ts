@@ -22,9 +22,8 @@ const SPEC_MOUNT_OPTIONS = [
   'symfollow', 'sync', 'tmpcopyup', 'unbindable',
 ];
 
-// What the create plan makes. user and time are absent: tsrun writes no id
-// maps and no time offsets yet.
-const NAMESPACES = ['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts'];
+// What the create plan makes. time is absent: tsrun writes no time offsets yet.
+const NAMESPACES = ['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts'];
 
 /**
  * The options tsrun itself interprets: parseMountOptions accepts them and
