@@ -45,7 +45,7 @@ test('mountOptions are exactly options parseMountOptions turns into flags or pro
     const parsed = parseMountOptions([o]);
     assert.is(parsed.data, '', `${o} is interpreted, not passed on as data`);
   }
-  for (const o of ['rro', 'rnosuid', 'idmap', 'ridmap', 'tmpcopyup']) {
+  for (const o of ['rro', 'rnosuid', 'tmpcopyup']) {
     assert.not.ok(opts.includes(o), `${o} is not listed`);
     assert.throws(() => parseMountOptions([o]), /not supported/, `${o} is refused`);
   }
@@ -59,7 +59,8 @@ test('linux: the namespaces tsrun creates, cgroup v1 and v2 without systemd, no 
   assert.equal(doc.linux.apparmor, { enabled: false });
   assert.equal(doc.linux.selinux, { enabled: false });
   assert.equal(doc.linux.intelRdt, { enabled: false });
-  assert.equal(doc.linux.mountExtensions, { idmap: { enabled: false } });
+  assert.equal(doc.linux.mountExtensions, { idmap: { enabled: true } });
+  for (const o of ['idmap', 'ridmap']) assert.ok(doc.mountOptions.includes(o), o);
 });
 
 test('every listed namespace really is created: a container with all of them runs in its own', async () => {

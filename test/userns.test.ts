@@ -1,11 +1,11 @@
 // Containers in a user namespace, as root, against the real kernel: the id
 // maps (one and several ranges) seen from inside and from the host, every
 // mount kind of the default config inside the namespace, exec, sysctls,
-// in-container hooks, joining a user namespace by path, and bad maps refused
-// before anything is made.
+// in-container hooks, joining a user namespace by path, id-mapped bind
+// mounts, and bad maps refused before anything is made.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Config } from '../src/runtime/oci-types.ts';
@@ -151,6 +151,26 @@ test('a created, not yet started container in a user namespace starts, and is ki
   assert.is((await sb.tsrun(['delete', '--force', id])).exitCode, 0);
 });
 
+test('an id-mapped bind mount shows host-root files as owned by the container\'s root; a plain bind shows nobody', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'tsrun-idmap-'));
+  chmodSync(data, 0o755);
+  writeFileSync(join(data, 'f'), 'x');
+  try {
+    const out = await runOutput((c) => {
+      c.mounts!.push({ destination: '/tmp', type: 'bind', source: data, options: ['rbind', 'idmap'] });
+      c.mounts!.push({ destination: '/root', type: 'bind', source: data, options: ['rbind', 'ro'] });
+      // A mount's own maps: host id 0 on disk appears as container id 1000 (host 101000).
+      c.mounts!.push({ destination: '/var', type: 'bind', source: data, options: ['rbind', 'ridmap'],
+        uidMappings: [{ containerID: 0, hostID: 101000, size: 1 }], gidMappings: [{ containerID: 0, hostID: 101000, size: 1 }] });
+    }, 'stat -c %u:%g /tmp/f /root/f /var/f; echo new > /tmp/g && stat -c %u /tmp/g; grep -c idmapped /proc/self/mountinfo');
+    assert.equal(out.split('\n'), ['0:0', '65534:65534', '1000:1000', '0', '2']);
+    const st = statSync(join(data, 'g'));
+    assert.equal([st.uid, st.gid], [0, 0], 'written through the id-mapped mount as host root');
+  } finally {
+    rmSync(data, { recursive: true, force: true });
+  }
+});
+
 test('bad maps are refused before anything is made, naming the field and the reason', async () => {
   const cases: Array<[string, (c: Config) => void, RegExp]> = [
     ['overlap', (c) => inUserns(c, [{ containerID: 0, hostID: 100000, size: 100 }, { containerID: 50, hostID: 200000, size: 10 }]), /\/linux\/uidMappings\/1: containerID range 50-59 overlaps \/linux\/uidMappings\/0/],
@@ -159,6 +179,9 @@ test('bad maps are refused before anything is made, naming the field and the rea
     ['past 2^32', (c) => inUserns(c, [{ containerID: 0, hostID: 4294967000, size: 65536 }]), /\/linux\/uidMappings\/0: hostID 4294967000 \+ size 65536 goes past/],
     ['341 ranges', (c) => inUserns(c, Array.from({ length: 341 }, (_, i) => ({ containerID: i, hostID: 100000 + i, size: 1 }))), /\/linux\/uidMappings: 341 ranges, the kernel accepts at most 340/],
     ['no user ns', (c) => { c.linux!.uidMappings = ONE_RANGE; }, /\/linux\/uidMappings: id mappings need a user namespace/],
+    ['mount maps without idmap', (c) => { inUserns(c); c.mounts!.push({ destination: '/tmp', type: 'bind', source: '/tmp', options: ['rbind'], uidMappings: ONE_RANGE }); }, /\/mounts\/\d+\/uidMappings: a mount's own id mappings need the "idmap" or "ridmap" option/],
+    ['idmap on tmpfs', (c) => { inUserns(c); c.mounts!.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['idmap'] }); }, /\/mounts\/\d+\/options: "idmap" needs a bind mount/],
+    ['idmap without maps', (c) => { c.mounts!.push({ destination: '/tmp', type: 'bind', source: '/tmp', options: ['rbind', 'idmap'] }); }, /\/mounts\/\d+\/uidMappings: "idmap" needs id mappings/],
     ['unmapped root', (c) => inUserns(c, [{ containerID: 1, hostID: 100000, size: 10 }]), /uid 0 is not mapped/],
   ];
   for (const [name, edit, message] of cases) {

@@ -103,6 +103,9 @@ static int resolve(const char *path, enum create_mode mode) {
   return fd;
 }
 
+/* For the other step files (nsexec-userns.c): an O_PATH fd of PATH in the rootfs. */
+int rootfs_resolve(const char *path, int make_file) { return resolve(path, make_file ? MAKE_FILE : MAKE_DIRS); }
+
 static void fd_path(int fd, char *buf, size_t len) { snprintf(buf, len, "/proc/self/fd/%d", fd); }
 
 /* mount SRC DST TYPE FLAGS DATA: binds are made first and then remounted with

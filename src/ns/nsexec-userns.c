@@ -169,3 +169,85 @@ int userns_mount_fallback(const char *target, const char *type, unsigned long fl
   }
   return -1;
 }
+
+/* Id-mapped bind mounts. Making one needs CAP_SYS_ADMIN over the source's
+ * filesystem (the host's), so the helper makes them before any namespace
+ * step: a user namespace that carries the mount's maps (held by a child
+ * that unshared it and waits), open_tree(OPEN_TREE_CLONE) of the source,
+ * mount_setattr(MOUNT_ATTR_IDMAP) with it, plus the mount's flags. The
+ * detached mount's fd is inherited by the container's child, which moves it
+ * onto its destination inside the rootfs (idmap-move). */
+#ifndef MOUNT_ATTR_IDMAP
+#define MOUNT_ATTR_IDMAP 0x00100000
+#endif
+#define MAX_IDMAP_MOUNTS 64
+static int idmap_fds[MAX_IDMAP_MOUNTS];
+
+struct tsrun_mount_attr {
+  unsigned long long attr_set, attr_clr, propagation, userns_fd;
+};
+
+/* A user namespace fd with these maps: a child unshares it and waits while
+ * we (the host's root) write its maps and open it. */
+static int userns_with_maps(const char *uidmap, const char *gidmap) {
+  int ready[2], hold[2];
+  if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(hold, O_CLOEXEC) < 0) fail(errno, "pipe");
+  pid_t child = fork();
+  if (child < 0) fail(errno, "fork");
+  if (child == 0) {
+    char byte;
+    close(hold[1]);
+    close(ready[0]);
+    if (unshare(CLONE_NEWUSER) < 0) _exit(1);
+    if (write(ready[1], "u", 1) != 1) _exit(1);
+    (void)!read(hold[0], &byte, 1); /* until the parent closes it */
+    _exit(0);
+  }
+  close(ready[1]);
+  close(hold[0]);
+  char byte, path[64];
+  if (read(ready[0], &byte, 1) != 1) fail(EPERM, "create the id-mapped mount's user namespace");
+  close(ready[0]);
+  write_proc(child, "uid_map", uidmap);
+  write_proc(child, "gid_map", gidmap);
+  snprintf(path, sizeof path, "/proc/%d/ns/user", child);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(errno, "open %s", path);
+  close(hold[1]);
+  while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {}
+  return fd;
+}
+
+/* idmap-open INDEX SOURCE RECURSIVE_BIND RECURSIVE_IDMAP ATTR_SET ATTR_CLR UIDMAP GIDMAP */
+void op_idmap_open(const struct step *s) {
+  int index = (int)arg_ll(s, 0);
+  if (index < 0 || index >= MAX_IDMAP_MOUNTS) fail(EINVAL, "too many id-mapped mounts");
+  const char *source = s->argv[1];
+  int rbind = (int)arg_ll(s, 2), ridmap = (int)arg_ll(s, 3);
+  int userns = userns_with_maps(s->argv[6], s->argv[7]);
+  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, source, 1 /* OPEN_TREE_CLONE */ | O_CLOEXEC | (rbind ? AT_RECURSIVE : 0));
+  if (tree < 0) fail(errno, "open_tree %s", source);
+  struct tsrun_mount_attr attr = {
+      .attr_set = MOUNT_ATTR_IDMAP | (unsigned long long)arg_ll(s, 4),
+      .attr_clr = (unsigned long long)arg_ll(s, 5),
+      .userns_fd = (unsigned)userns,
+  };
+  if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (ridmap ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
+    fail(errno, "id-map the mount of %s", source);
+  close(userns);
+  idmap_fds[index] = tree;
+}
+
+/* idmap-move INDEX DESTINATION: onto a path resolved inside the rootfs. */
+void op_idmap_move(const struct step *s) {
+  int index = (int)arg_ll(s, 0);
+  struct stat st;
+  if (index < 0 || index >= MAX_IDMAP_MOUNTS || !idmap_fds[index]) fail(EINVAL, "no id-mapped mount %d", index);
+  if (fstat(idmap_fds[index], &st) < 0) fail(errno, "stat the id-mapped mount");
+  int target = rootfs_resolve(s->argv[1], !S_ISDIR(st.st_mode));
+  if (syscall(SYS_move_mount, idmap_fds[index], "", target, "", 0x4 /* F_EMPTY_PATH */ | 0x40 /* T_EMPTY_PATH */) < 0)
+    fail(errno, "move the id-mapped mount onto %s", s->argv[1]);
+  close(target);
+  close(idmap_fds[index]);
+  idmap_fds[index] = 0;
+}

@@ -33,6 +33,7 @@ void op_pivot(const struct step *s, int no_pivot);
 void op_mask(const struct step *s);
 void op_readonly(const struct step *s);
 void op_remount_root_ro(void);
+int rootfs_resolve(const char *path, int make_file);
 
 /* nsexec-process.c: identity, limits, hooks and exec. */
 void op_identity(const struct step *s);
@@ -49,6 +50,8 @@ void op_userns(const struct step *s);
 void op_userns_root(void);
 int setgroups_denied(void);
 unsigned long locked_mount_flags(const char *path, unsigned long wanted);
+void op_idmap_open(const struct step *s);
+void op_idmap_move(const struct step *s);
 int userns_mount_fallback(const char *target, const char *type, unsigned long flags, const char *data, int err);
 
 /* nsexec-console.c: ptys, --console-socket and the foreground relay. */

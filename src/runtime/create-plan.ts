@@ -10,7 +10,7 @@ import { MS_BIND, MS_REC, MS_RDONLY, parseMountOptions, rootfsPropagationFlags }
 import { normalizeSysctlKey, sysctlFile } from './validate/sysctl.ts';
 import { CLONE_FLAGS } from '../ns/clone-flags.ts';
 import { step, type PlanStep } from '../ns/plan.ts';
-import { type IdmapWriter, userLast, userNamespaceOf, userNamespaceStep, usernsMount } from './userns-plan.ts';
+import { type IdmapWriter, idmapMoveStep, idmapOpenSteps, userLast, userNamespaceOf, userNamespaceStep, usernsMount } from './userns-plan.ts';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -56,6 +56,8 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   // 1. A terminal's master goes to the caller's socket, and the cgroup's tasks
   //    files are opened, while their host paths are still reachable.
   plan.push(...terminalSteps(proc.terminal === true, input), ...cgroupOpenSteps(input.cgroupTasks));
+  //    Id-mapped mounts need the host's rights over their source: made now, moved in place later.
+  plan.push(...idmapOpenSteps(config, input.bundle));
   // 2. Namespaces: join the given paths first (a user namespace last: see
   //    userns-plan.ts), then create the rest at once. A new user namespace
   //    comes first, alone, with its id maps, so that it owns the namespaces
@@ -176,6 +178,7 @@ function mountSteps(m: Mount, input: PlanInput): PlanStep[] {
   const opts = parseMountOptions(m.options);
   const what = `mount ${JSON.stringify(m.type ?? m.source ?? 'bind')} on ${JSON.stringify(m.destination)}`;
   if (m.type === 'cgroup' || m.type === 'cgroup2') return cgroupMountSteps(m, input, opts.flags);
+  if (opts.idmap) return [idmapMoveStep(m, input.config)];
   let flags = opts.flags;
   if (m.type === 'bind') flags |= MS_BIND;
   const bind = (flags & MS_BIND) !== 0;

@@ -1,8 +1,12 @@
 // The user-namespace parts of the create plan (create-plan.ts): the order
 // of namespaces, the step that creates a user namespace with its id maps
-// (carried out by src/ns/nsexec-userns.c), and the mounts that need a
-// substitute inside one. Pure: no file system, no processes.
+// (carried out by src/ns/nsexec-userns.c), the mounts that need a
+// substitute inside one, and id-mapped mounts. Pure: no file system, no processes.
+import { isAbsolute, resolve } from 'node:path';
 import type { Config, Mount, Namespace } from './oci-types.ts';
+import {
+  MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_NOSYMFOLLOW, MS_RDONLY, MS_RELATIME, MS_STRICTATIME, parseMountOptions,
+} from './validate/mount-options.ts';
 import { step, type PlanStep } from '../ns/plan.ts';
 
 export type IdMapping = { containerID: number; hostID: number; size: number };
@@ -71,4 +75,41 @@ export function usernsMount(m: Mount, config: Config): Mount {
     return { destination: m.destination, type: 'bind', source: '/sys', options: ['rbind', 'ro', ...keep] };
   }
   return m;
+}
+
+// mount_setattr(2) attributes for the flags an id-mapped mount carries.
+const MOUNT_ATTR: Array<[number, number]> = [
+  [MS_RDONLY, 0x1], [MS_NOSUID, 0x2], [MS_NODEV, 0x4], [MS_NOEXEC, 0x8],
+  [MS_NOATIME, 0x10], [MS_STRICTATIME, 0x20], [MS_NODIRATIME, 0x80], [MS_NOSYMFOLLOW, 0x200000],
+];
+const MOUNT_ATTR_ATIME = 0x70;
+
+/** The maps an id-mapped mount uses: its own, or else the user namespace's. */
+export function mountMaps(m: Mount, config: Config): { uid: IdMapping[]; gid: IdMapping[] } {
+  return { uid: m.uidMappings ?? config.linux?.uidMappings ?? [], gid: m.gidMappings ?? config.linux?.gidMappings ?? [] };
+}
+
+/** The id-mapped mounts, in config order: [mount, index into the helper's table]. */
+export function idmappedMounts(config: Config): Array<[Mount, number]> {
+  return (config.mounts ?? []).filter((m) => parseMountOptions(m.options).idmap).map((m, i) => [m, i]);
+}
+
+/** Made by the helper as the host's root before any namespace step (nsexec-userns.c). */
+export function idmapOpenSteps(config: Config, bundle: string): PlanStep[] {
+  return idmappedMounts(config).map(([m, index]) => {
+    const opts = parseMountOptions(m.options);
+    const source = m.source && !isAbsolute(m.source) ? resolve(bundle, m.source) : m.source ?? '';
+    let set = 0;
+    for (const [flag, attr] of MOUNT_ATTR) if (opts.flags & flag) set |= attr;
+    const clear = opts.flags & (MS_NOATIME | MS_STRICTATIME | MS_RELATIME) ? MOUNT_ATTR_ATIME : 0;
+    const { uid, gid } = mountMaps(m, config);
+    return step('idmap-open', [index, source, opts.recursive ? 1 : 0, opts.idmap === 'ridmap' ? 1 : 0, set, clear, mapText(uid), mapText(gid)], {
+      what: `id-mapped mount of ${JSON.stringify(source)} for ${JSON.stringify(m.destination)}`,
+    });
+  });
+}
+
+export function idmapMoveStep(m: Mount, config: Config): PlanStep {
+  const index = idmappedMounts(config).find(([x]) => x === m)![1];
+  return step('idmap-move', [index, m.destination], { what: `mount id-mapped ${JSON.stringify(m.source)} on ${JSON.stringify(m.destination)}` });
 }

@@ -3,7 +3,8 @@
 // kernel/user_namespace.c map_write): at most 340 ranges, none empty, none
 // reaching id 4294967295 ((uid_t)-1 is never an id), and no two overlapping
 // on the container side or on the host side. Checked before anything is made.
-import type { Config } from '../oci-types.ts';
+import type { Config, Mount } from '../oci-types.ts';
+import { parseMountOptions } from './mount-options.ts';
 
 export const MAX_ID_RANGES = 340;
 const LAST_ID_END = 0xffffffff; // containerID + size may reach this, not pass it
@@ -50,8 +51,28 @@ export function idmapProblems(config: Config): string[] {
     ...mappingProblems(config.linux?.gidMappings, '/linux/gidMappings'),
   ];
   (Array.isArray(config.mounts) ? config.mounts : []).forEach((m, i) => {
-    const mount = m as { uidMappings?: unknown; gidMappings?: unknown };
-    problems.push(...mappingProblems(mount?.uidMappings, `/mounts/${i}/uidMappings`), ...mappingProblems(mount?.gidMappings, `/mounts/${i}/gidMappings`));
+    problems.push(...mappingProblems(m?.uidMappings, `/mounts/${i}/uidMappings`), ...mappingProblems(m?.gidMappings, `/mounts/${i}/gidMappings`));
+    problems.push(...idmappedMountProblems(m, i, config));
   });
+  return problems;
+}
+
+/** An id-mapped mount is a bind mount with maps to use, and maps on a mount ask for one. */
+function idmappedMountProblems(m: Mount, i: number, config: Config): string[] {
+  let opts;
+  try {
+    opts = parseMountOptions(Array.isArray(m?.options) ? m.options : []);
+  } catch {
+    return []; // the mount-option check says why
+  }
+  const own = (m?.uidMappings?.length ?? 0) + (m?.gidMappings?.length ?? 0) > 0;
+  if (!opts.idmap) return own ? [`/mounts/${i}/uidMappings: a mount's own id mappings need the "idmap" or "ridmap" option`] : [];
+  const problems: string[] = [];
+  if (!opts.bind && m?.type !== 'bind') problems.push(`/mounts/${i}/options: "${opts.idmap}" needs a bind mount (tsrun id-maps bind mounts only)`);
+  for (const field of ['uidMappings', 'gidMappings'] as const) {
+    if (!(m?.[field]?.length || config.linux?.[field]?.length)) {
+      problems.push(`/mounts/${i}/${field}: "${opts.idmap}" needs id mappings, the mount's own or /linux/${field}`);
+    }
+  }
   return problems;
 }
