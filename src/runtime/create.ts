@@ -5,6 +5,7 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { openCgroup, resourceProblems } from './cgroups/index.ts';
+import { limitFields, NoCgroup } from './cgroups/none.ts';
 import type { Cgroup } from './cgroups/types.ts';
 import type { Context } from './context.ts';
 import { DEFAULT_GRACE_SECONDS, GRACE_ANNOTATION, INIT_ANNOTATION, PGRP_ANNOTATION } from './annotations.ts';
@@ -15,6 +16,7 @@ import type { Config, HookKind, Resources } from './oci-types.ts';
 import { OCI_VERSION } from './oci-types.ts';
 import { ALWAYS_ALLOWED_DEVICES } from './default-spec.ts';
 import { helperPath } from './paths.ts';
+import { isRootless, rootlessIdmapWriter } from './rootless.ts';
 import { waitGone } from './proc-stat.ts';
 import { hookState, liveStartTime, validateId, type StoredState } from './state-store.ts';
 import { NsHelper } from '../ns/helper.ts';
@@ -46,9 +48,14 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     });
   }
   const init = initOptions(config);
-  const cgroup = openCgroup(config.linux?.cgroupsPath, id);
+  // Rootless (rootless.ts): the maps the caller may write, and no cgroup unless it can write one.
+  //    (--rootless true as root changes nothing: root may map and write anything.)
+  const rootless = isRootless(ctx) && process.geteuid!() !== 0;
+  const idmapWriter = rootless ? rootlessIdmapWriter(config) : undefined;
+  const cgroup = rootless ? rootlessCgroup(config) : openCgroup(config.linux?.cgroupsPath, id);
   const problems = resourceProblems(config.linux?.resources, cgroup.version);
   if (problems.length) throw new RuntimeError('ERR_CONFIG', problems.join('; '));
+  if (cgroup.skipped) ctx.log.warn('warning: cgroups skipped: a non-root caller cannot write the host\'s cgroups (device rules are not applied either; the container cannot be paused)');
   // 2. Claim the id: exactly one of two concurrent creates gets past here.
   const dir = ctx.store.claim(id);
   let helper: NsHelper | undefined;
@@ -63,7 +70,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     // 3. The plan for the container's PID 1 (create-plan.ts).
     const plan = buildCreatePlan({
       config, bundle, rootfs, stateDir: dir, init, cgroupDirs: cgroup.dirs, cgroupTasks: selfJoinFiles(cgroup), noPivot: opts.noPivot,
-      preserveFds: opts.preserveFds, monitor: opts.monitor, consoleSocket: opts.consoleSocket,
+      preserveFds: opts.preserveFds, monitor: opts.monitor, consoleSocket: opts.consoleSocket, idmapWriter,
       runtimeEnv: Object.entries(process.env).map(([k, v]) => `${k}=${v}`),
     });
     ctx.log.debug(`create ${id}: validated, plan of ${plan.length} steps`);
@@ -113,7 +120,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
 /** The v1 "tasks" files the container's process writes "0" to. The hybrid
  *  unified mirror has no tasks file and enforces nothing, so it is left out. */
 export function selfJoinFiles(cgroup: Cgroup): string[] {
-  if (cgroup.version === 2) return [];
+  if (cgroup.version === 2 || cgroup.skipped) return [];
   return Object.entries(cgroup.dirs).filter(([name]) => name !== 'unified').map(([, dir]) => `${dir}/tasks`);
 }
 
@@ -157,4 +164,20 @@ export function writePidFile(file: string, pid: number): void {
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, String(pid));
   renameSync(tmp, file);
+}
+
+/** A non-root caller's container has no cgroup: limits it asks for are refused, naming them. */
+function rootlessCgroup(config: Config): NoCgroup {
+  const fields = limitFields(config.linux?.resources);
+  if (fields.length) {
+    throw new RuntimeError('ERR_CONFIG', `${fields.join(', ')}: a rootless container cannot have resource limits here (a non-root caller cannot write the host's cgroups)`, {
+      hint: 'remove the limits, or run as root',
+    });
+  }
+  (config.mounts ?? []).forEach((m, i) => {
+    if ((m.options ?? []).some((o) => o === 'idmap' || o === 'ridmap')) {
+      throw new RuntimeError('ERR_CONFIG', `/mounts/${i}/options: an id-mapped mount needs root (the kernel wants CAP_SYS_ADMIN over the source's filesystem)`);
+    }
+  });
+  return new NoCgroup();
 }

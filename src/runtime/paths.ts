@@ -15,3 +15,10 @@ export function helperPath(name: 'tsrun-nsexec' | 'tsrun-init'): string {
 export function tsrunCommand(): string {
   return join(PROJECT_DIR, 'bin', 'tsrun');
 }
+
+/** --root's default: /run/tsrun for root; for anyone else $XDG_RUNTIME_DIR/tsrun or /run/user/UID/tsrun, as runc. */
+export function defaultStateRoot(): string {
+  const uid = process.geteuid?.() ?? 0;
+  if (uid === 0) return '/run/tsrun';
+  return join(process.env.XDG_RUNTIME_DIR || `/run/user/${uid}`, 'tsrun');
+}
