@@ -16,7 +16,7 @@ import type { Config, HookKind, Resources } from './oci-types.ts';
 import { OCI_VERSION } from './oci-types.ts';
 import { ALWAYS_ALLOWED_DEVICES } from './default-spec.ts';
 import { helperPath } from './paths.ts';
-import { isRootless, rootlessIdmapWriter } from './rootless.ts';
+import { canWriteCgroups, isRootless, rootlessIdmapWriter } from './rootless.ts';
 import { waitGone } from './proc-stat.ts';
 import { hookState, liveStartTime, validateId, type StoredState } from './state-store.ts';
 import { NsHelper } from '../ns/helper.ts';
@@ -49,10 +49,12 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
   }
   const init = initOptions(config);
   // Rootless (rootless.ts): the maps the caller may write, and no cgroup unless it can write one.
-  //    (--rootless true as root changes nothing: root may map and write anything.)
-  const rootless = isRootless(ctx) && process.geteuid!() !== 0;
-  const idmapWriter = rootless ? rootlessIdmapWriter(config) : undefined;
-  const cgroup = rootless ? rootlessCgroup(config) : openCgroup(config.linux?.cgroupsPath, id);
+  //    Root (also root in a rootless engine's user namespace) may write any map
+  //    its namespace holds; a rootless root keeps cgroups only where it can write them.
+  const rootless = isRootless(ctx);
+  const idmapWriter = process.geteuid!() !== 0 ? rootlessIdmapWriter(config) : undefined;
+  let cgroup = openCgroup(config.linux?.cgroupsPath, id);
+  if (rootless && !canWriteCgroups(Object.values(cgroup.dirs))) cgroup = rootlessCgroup(config);
   const problems = resourceProblems(config.linux?.resources, cgroup.version);
   if (problems.length) throw new RuntimeError('ERR_CONFIG', problems.join('; '));
   if (cgroup.skipped) ctx.log.warn('warning: cgroups skipped: a non-root caller cannot write the host\'s cgroups (device rules are not applied either; the container cannot be paused)');

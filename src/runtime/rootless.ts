@@ -4,20 +4,43 @@
 // writer), anything more through newuidmap/newgidmap (Debian package uidmap)
 // within its ranges in /etc/subuid and /etc/subgid. Everything is checked
 // before anything is made, each refusal naming the field.
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Context } from './context.ts';
+import { inUserNamespace } from './paths.ts';
 import { RuntimeError } from './errors.ts';
 import type { Config } from './oci-types.ts';
 import type { IdMapping, IdmapWriter } from './userns-plan.ts';
 
-/** --rootless true|false|auto (runc's): auto, the default, means "not root". */
+/** --rootless true|false|auto (runc's): auto, the default, means "not root,
+ *  or root only in a user namespace" (a rootless engine such as podman runs
+ *  its runtime as root in a user namespace of its own). */
 export function isRootless(ctx: Pick<Context, 'options'>): boolean {
   const v = ctx.options.rootless;
   if (v === 'true' || v === true) return true;
   if (v === 'false' || v === false) return false;
-  return process.geteuid!() !== 0;
+  return process.geteuid!() !== 0 || inUserNamespace();
+}
+
+
+/** Whether the caller can make these cgroup directories: the nearest existing
+ *  ancestor of each is writable. */
+export function canWriteCgroups(dirs: string[]): boolean {
+  const writable = (dir: string): boolean => {
+    for (let d = dir; ; d = dirname(d)) {
+      if (existsSync(d)) {
+        try {
+          accessSync(d, constants.W_OK);
+          return true;
+        } catch {
+          return false;
+        }
+      }
+      if (d === '/') return false;
+    }
+  };
+  return dirs.length > 0 && dirs.every(writable);
 }
 
 /** "name:start:count" (or "uid:start:count") lines of /etc/subuid or /etc/subgid for this user. */
