@@ -77,7 +77,11 @@ function findTool(name: string): string | undefined {
  * How a non-root caller's maps are written, or a RuntimeError naming the field
  * that cannot be: a range it does not own, or newuidmap missing.
  */
-export function rootlessIdmapWriter(config: Config, ids = { uid: process.geteuid!(), gid: process.getegid!(), name: userInfo().username }): IdmapWriter | undefined {
+export function rootlessIdmapWriter(
+  config: Config,
+  ids = { uid: process.geteuid!(), gid: process.getegid!(), name: userInfo().username },
+  env: { subids: (file: string) => string; tool: (name: string) => string | undefined } = { subids: readOr, tool: findTool },
+): IdmapWriter | undefined {
   const userNs = config.linux?.namespaces?.find((n) => n.type === 'user');
   if (!userNs) {
     throw new RuntimeError('ERR_CONFIG', '/linux/namespaces: a rootless container needs a user namespace (add {"type": "user"} to linux.namespaces)', {
@@ -97,7 +101,7 @@ export function rootlessIdmapWriter(config: Config, ids = { uid: process.geteuid
       if (field === 'gidMappings') writer.denySetgroups = true;
       continue;
     }
-    const allowed: Array<[number, number]> = [[own, 1], ...subordinateRanges(readOr(subFile), ids.name, own)];
+    const allowed: Array<[number, number]> = [[own, 1], ...subordinateRanges(env.subids(subFile), ids.name, own)];
     maps.forEach((m, i) => {
       const inside = allowed.some(([start, count]) => m.hostID >= start && m.hostID + m.size <= start + count);
       if (!inside) {
@@ -107,7 +111,7 @@ export function rootlessIdmapWriter(config: Config, ids = { uid: process.geteuid
         });
       }
     });
-    const path = findTool(tool);
+    const path = env.tool(tool);
     if (!path) {
       throw new RuntimeError('ERR_CONFIG', `/linux/${field}: mapping more than your own id (${own}) needs ${tool}, which is not installed`, {
         hint: 'install the uidmap package (Debian), or map only your own id',

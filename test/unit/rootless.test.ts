@@ -35,6 +35,16 @@ test('ranges not in /etc/subuid are refused, naming the range', () => {
     /\/linux\/uidMappings\/1: host ids 5-6 are not yours to map/);
 });
 
+test('subordinate ranges go through newuidmap/newgidmap; without them, a clear refusal naming the field', () => {
+  const maps = [{ containerID: 0, hostID: 1000, size: 1 }, { containerID: 1, hostID: 100000, size: 65536 }];
+  const subids = () => 'alice:100000:65536\n';
+  assert.equal(rootlessIdmapWriter(cfg(maps), me, { subids, tool: (n) => `/usr/bin/${n}` }), { newuidmap: '/usr/bin/newuidmap', newgidmap: '/usr/bin/newgidmap', denySetgroups: false });
+  assert.throws(() => rootlessIdmapWriter(cfg(maps), me, { subids, tool: () => undefined }),
+    /\/linux\/uidMappings: mapping more than your own id \(1000\) needs newuidmap, which is not installed/);
+  assert.throws(() => rootlessIdmapWriter(cfg(maps), me, { subids: () => 'alice:100000:100\n', tool: (n) => n }),
+    /\/linux\/uidMappings\/1: host ids 100000-165535 are not yours to map \(yours: 1000; \/etc\/subuid gives alice: 100000-100099\)/);
+});
+
 test('spec --rootless: the caller mapped, no network or cgroup namespace, /sys bound, devpts without gid, no limits', () => {
   const c = rootlessSpec(defaultSpec());
   assert.equal(c.linux!.namespaces!.map((n) => n.type).sort(), ['ipc', 'mount', 'pid', 'user', 'uts']);
