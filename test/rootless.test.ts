@@ -128,6 +128,7 @@ test('refused for a non-root caller, naming the field, nothing left behind', asy
       delete c.linux!.gidMappings;
     }, /\/linux\/namespaces: a rootless container needs a user namespace/],
     ['a memory limit', (c) => { c.linux!.resources = { memory: { limit: 1 << 26 } }; }, /\/linux\/resources\/memory: a rootless container cannot have resource limits here/],
+    ['the network hook', (c) => { c.hooks = { createRuntime: [{ path: TSRUN, args: [TSRUN, 'hook', 'network', 'up', 'veth'] }] }; }, /tsrun hook network: needs root on the host/],
     ['an id-mapped mount', (c) => { c.mounts!.push({ destination: '/tmp', type: 'bind', source: work, options: ['rbind', 'idmap'] }); }, /\/mounts\/\d+\/options: an id-mapped mount needs root/],
   ];
   for (const [name, edit, message] of cases) {

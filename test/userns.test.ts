@@ -9,7 +9,8 @@ import { chmodSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Config } from '../src/runtime/oci-types.ts';
-import { leftovers, sandbox, uniqueId } from './lib/tsrun.ts';
+import { leftovers, sandbox, uniqueId, waitFor } from './lib/tsrun.ts';
+import { spawn } from 'node:child_process';
 
 const sb = sandbox();
 // The container's root (host uid 100000) must reach the rootfs, as with runc.
@@ -138,6 +139,24 @@ test('joining a user namespace (and its network namespace) by path, as pods shar
   }, 'id -u; readlink /proc/self/ns/user; readlink /proc/self/ns/net; grep -c " /sys sysfs" /proc/self/mounts');
   assert.equal(out.split('\n'), ['0', readlinkSync(`/proc/${first.pid}/ns/user`), readlinkSync(`/proc/${first.pid}/ns/net`), '1']);
   assert.is((await sb.tsrun(['delete', '--force', first.id])).exitCode, 0);
+});
+
+test('a host-owned network namespace joined by path (a pod\'s), a new user namespace: create and exec both join it', async () => {
+  const holder = spawn('unshare', ['--net', 'sleep', '300'], { stdio: 'ignore' });
+  try {
+    assert.ok(await waitFor(() => readlinkSync(`/proc/${holder.pid}/ns/net`) !== readlinkSync('/proc/self/ns/net')));
+    const netns = readlinkSync(`/proc/${holder.pid}/ns/net`);
+    const { id, pid } = await start((c) => {
+      c.linux!.namespaces = c.linux!.namespaces!.map((n) => (n.type === 'network' ? { type: 'network', path: `/proc/${holder.pid}/ns/net` } : n));
+    });
+    assert.is(readlinkSync(`/proc/${pid}/ns/net`), netns);
+    const r = await sb.tsrun(['exec', id, 'sh', '-c', 'id -u; readlink /proc/self/ns/net']);
+    assert.is(r.exitCode, 0, r.stderr);
+    assert.equal(r.stdout.split('\n'), ['0', netns]);
+    assert.is((await sb.tsrun(['delete', '--force', id])).exitCode, 0);
+  } finally {
+    holder.kill('SIGKILL');
+  }
 });
 
 test('a created, not yet started container in a user namespace starts, and is killed and deleted', async () => {

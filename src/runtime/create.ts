@@ -15,8 +15,8 @@ import { loadConfig } from './load-config.ts';
 import type { Config, HookKind, Resources } from './oci-types.ts';
 import { OCI_VERSION } from './oci-types.ts';
 import { ALWAYS_ALLOWED_DEVICES } from './default-spec.ts';
-import { helperPath } from './paths.ts';
-import { canWriteCgroups, isRootless, rootlessIdmapWriter } from './rootless.ts';
+import { helperPath, inUserNamespace } from './paths.ts';
+import { canWriteCgroups, isRootless, refuseIdmappedMounts, rootlessIdmapWriter } from './rootless.ts';
 import { waitGone } from './proc-stat.ts';
 import { hookState, liveStartTime, validateId, type StoredState } from './state-store.ts';
 import { NsHelper } from '../ns/helper.ts';
@@ -48,16 +48,16 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     });
   }
   const init = initOptions(config);
-  // Rootless (rootless.ts): the maps the caller may write, and no cgroup unless it can write one.
-  //    Root (also root in a rootless engine's user namespace) may write any map
-  //    its namespace holds; a rootless root keeps cgroups only where it can write them.
-  const rootless = isRootless(ctx);
+  // Rootless (rootless.ts): a non-root caller writes only the maps it owns; root,
+  // also root in a rootless engine's user namespace, any its namespace holds.
+  // Rootless, the cgroup is kept only where it can be written.
   const idmapWriter = process.geteuid!() !== 0 ? rootlessIdmapWriter(config) : undefined;
+  if (process.geteuid!() !== 0 || inUserNamespace()) refuseIdmappedMounts(config);
   let cgroup = openCgroup(config.linux?.cgroupsPath, id);
-  if (rootless && !canWriteCgroups(Object.values(cgroup.dirs))) cgroup = rootlessCgroup(config);
+  if (isRootless(ctx) && !canWriteCgroups(Object.values(cgroup.dirs))) cgroup = rootlessCgroup(config);
   const problems = resourceProblems(config.linux?.resources, cgroup.version);
   if (problems.length) throw new RuntimeError('ERR_CONFIG', problems.join('; '));
-  if (cgroup.skipped) ctx.log.warn('warning: cgroups skipped: a non-root caller cannot write the host\'s cgroups (device rules are not applied either; the container cannot be paused)');
+  if (cgroup.skipped) ctx.log.warn('warning: cgroups skipped: rootless, the host\'s cgroups are not writable (device rules are not applied either; the container cannot be paused)');
   // 2. Claim the id: exactly one of two concurrent creates gets past here.
   const dir = ctx.store.claim(id);
   let helper: NsHelper | undefined;
@@ -168,18 +168,13 @@ export function writePidFile(file: string, pid: number): void {
   renameSync(tmp, file);
 }
 
-/** A non-root caller's container has no cgroup: limits it asks for are refused, naming them. */
+/** A rootless container without a writable cgroup has none: limits it asks for are refused, naming them. */
 function rootlessCgroup(config: Config): NoCgroup {
   const fields = limitFields(config.linux?.resources);
   if (fields.length) {
-    throw new RuntimeError('ERR_CONFIG', `${fields.join(', ')}: a rootless container cannot have resource limits here (a non-root caller cannot write the host's cgroups)`, {
+    throw new RuntimeError('ERR_CONFIG', `${fields.join(', ')}: a rootless container cannot have resource limits here (the host's cgroups are not writable)`, {
       hint: 'remove the limits, or run as root',
     });
   }
-  (config.mounts ?? []).forEach((m, i) => {
-    if ((m.options ?? []).some((o) => o === 'idmap' || o === 'ridmap')) {
-      throw new RuntimeError('ERR_CONFIG', `/mounts/${i}/options: an id-mapped mount needs root (the kernel wants CAP_SYS_ADMIN over the source's filesystem)`);
-    }
-  });
   return new NoCgroup();
 }

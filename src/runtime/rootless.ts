@@ -121,3 +121,12 @@ export function rootlessIdmapWriter(
   }
   return writer;
 }
+
+/** An id-mapped mount needs CAP_SYS_ADMIN over the source's filesystem: the host's root. */
+export function refuseIdmappedMounts(config: Config): void {
+  (config.mounts ?? []).forEach((m, i) => {
+    if ((m.options ?? []).some((o) => o === 'idmap' || o === 'ridmap')) {
+      throw new RuntimeError('ERR_CONFIG', `/mounts/${i}/options: an id-mapped mount needs root (the kernel wants CAP_SYS_ADMIN over the source's filesystem)`);
+    }
+  });
+}
