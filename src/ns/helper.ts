@@ -3,12 +3,14 @@
 //  tsrun create (Node)                 tsrun-nsexec                       container init (child)
 //  ───────────────────                 ────────────                       ──────────────────────
 //  spawn nsexec IN OUT ────────────▶
-//  plan: "<len>\n" + steps ────────▶  setns(paths) / unshare(flags)
-//                                      a new user namespace first, alone: fork a
-//                                      mapper, unshare(CLONE_NEWUSER); the mapper
-//                                      writes /proc/<helper>/uid_map, gid_map (or
-//                                      runs newuidmap/newgidmap) and exits; then
-//                                      the other namespaces, owned by it
+//  plan: "<len>\n" + steps ────────▶  id-mapped mounts: open_tree + mount_setattr
+//                                      (the host's rights), kept as fds for later
+//                                      setns(paths; a user namespace last)
+//                                      a new user namespace, alone: fork a mapper,
+//                                      unshare(CLONE_NEWUSER); the mapper writes
+//                                      /proc/<helper>/uid_map, gid_map (or runs
+//                                      newuidmap/newgidmap) and exits
+//                                      unshare(flags): owned by the user namespace
 //  cgroup: create, apply limits
 //  "0\n" (cgroup ready) ───────────▶  wait-cgroup; cgroup-join: "0" > tasks (v1,
 //                                      files opened first, before any setns)
