@@ -40,7 +40,7 @@ for (const [name, dir] of [['linux', '/usr/include/linux'], ['asm-generic', '/us
   symlinkSync(dir, join(kernelHeaders, name));
 }
 cc('musl-gcc', [...warn, '-O2', '-static', '-s', '-isystem', kernelHeaders, '-o', join(out, 'tsrun-nsexec'),
-  'src/ns/nsexec.c', 'src/ns/nsexec-mount.c', 'src/ns/nsexec-process.c', 'src/ns/nsexec-console.c', 'src/ns/nsexec-attr.c', 'src/ns/nsexec-net.c']);
+  'src/ns/nsexec.c', 'src/ns/nsexec-mount.c', 'src/ns/nsexec-process.c', 'src/ns/nsexec-console.c', 'src/ns/nsexec-attr.c', 'src/ns/nsexec-net.c', 'src/ns/nsexec-userns.c']);
 cc('musl-gcc', [...warn, '-Os', '-static', '-s', '-fno-asynchronous-unwind-tables',
   '-Wl,--gc-sections', '-ffunction-sections', '-fdata-sections',
   '-o', join(out, 'tsrun-init'), 'src/init/tsrun-init.c']);

@@ -45,7 +45,7 @@ test('mountOptions are exactly options parseMountOptions turns into flags or pro
     const parsed = parseMountOptions([o]);
     assert.is(parsed.data, '', `${o} is interpreted, not passed on as data`);
   }
-  for (const o of ['rro', 'rnosuid', 'idmap', 'ridmap', 'tmpcopyup']) {
+  for (const o of ['rro', 'rnosuid', 'tmpcopyup']) {
     assert.not.ok(opts.includes(o), `${o} is not listed`);
     assert.throws(() => parseMountOptions([o]), /not supported/, `${o} is refused`);
   }
@@ -53,13 +53,14 @@ test('mountOptions are exactly options parseMountOptions turns into flags or pro
 });
 
 test('linux: the namespaces tsrun creates, cgroup v1 and v2 without systemd, no LSMs or seccomp', () => {
-  assert.equal([...doc.linux.namespaces].sort(), ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'uts']);
+  assert.equal([...doc.linux.namespaces].sort(), ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'user', 'uts']);
   assert.equal(doc.linux.cgroup, { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false });
   assert.equal(doc.linux.seccomp, { enabled: false });
   assert.equal(doc.linux.apparmor, { enabled: false });
   assert.equal(doc.linux.selinux, { enabled: false });
   assert.equal(doc.linux.intelRdt, { enabled: false });
-  assert.equal(doc.linux.mountExtensions, { idmap: { enabled: false } });
+  assert.equal(doc.linux.mountExtensions, { idmap: { enabled: true } });
+  for (const o of ['idmap', 'ridmap']) assert.ok(doc.mountOptions.includes(o), o);
   assert.equal(doc.linux.netDevices, { enabled: true });
   assert.ok(doc.linux.memoryPolicy.modes.includes('MPOL_BIND'));
   assert.ok(doc.linux.memoryPolicy.flags.includes('MPOL_F_STATIC_NODES'));
@@ -85,6 +86,9 @@ test('every listed namespace really is created: a container with all of them run
   const id = uniqueId('feat');
   const bundle = sb.bundle((c) => {
     c.linux!.namespaces = doc.linux.namespaces.map((type: string) => ({ type }));
+    // An identity map: the container's root is the host's, who owns the rootfs.
+    c.linux!.uidMappings = [{ containerID: 0, hostID: 0, size: 65536 }];
+    c.linux!.gidMappings = [{ containerID: 0, hostID: 0, size: 65536 }];
   });
   const r = await sb.tsrun(['run', '--detach', '--bundle', bundle, id]);
   assert.is(r.exitCode, 0, r.stderr);

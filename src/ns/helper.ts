@@ -3,15 +3,24 @@
 //  tsrun create (Node)                 tsrun-nsexec                       container init (child)
 //  ───────────────────                 ────────────                       ──────────────────────
 //  spawn nsexec IN OUT ────────────▶
-//  plan: "<len>\n" + steps ────────▶  setns(paths) / unshare(flags)
+//  plan: "<len>\n" + steps ────────▶  id-mapped mounts: open_tree + mount_setattr
+//                                      (the host's rights), kept as fds for later
+//                                      setns(paths; a user namespace last)
+//                                      a new user namespace, alone: fork a mapper,
+//                                      unshare(CLONE_NEWUSER); the mapper writes
+//                                      /proc/<helper>/uid_map, gid_map (or runs
+//                                      newuidmap/newgidmap) and exits
+//                                      unshare(flags): owned by the user namespace
 //  cgroup: create, apply limits
 //  "0\n" (cgroup ready) ───────────▶  wait-cgroup; cgroup-join: "0" > tasks (v1,
 //                                      files opened first, before any setns)
 //                                      fork ─────────────────────────────▶ (PID 1 of the new pid ns)
 //          ◀──────────── "pid <hostpid>\n"                               (run: the child waits for
 //                                      create: exit 0                       cgroup ready and joins)
-//                                      run:    wait for the child, exit    wait-go: blocks on IN
-//                                              with its status (128+N)
+//                                      run:    wait for the child, exit    user ns: bind start.sock, load
+//                                              with its status (128+N)     the init (as the host's root),
+//                                                                          then setresuid(0) in the ns
+//                                                                          wait-go: blocks on IN
 //  (v2: tsrun moves the helper, or the child in run, by pid)
 //  prestart + createRuntime hooks
 //  "go": "<len>\n" state(creating) ─────────────────────────────────────▶ mounts, devices, hostname,

@@ -126,6 +126,9 @@ static int resolve(const char *path, enum create_mode mode) {
   return fd;
 }
 
+/* For the other step files (nsexec-userns.c): an O_PATH fd of PATH in the rootfs. */
+int rootfs_resolve(const char *path, int make_file) { return resolve(path, make_file ? MAKE_FILE : MAKE_DIRS); }
+
 static void fd_path(int fd, char *buf, size_t len) { snprintf(buf, len, "/proc/self/fd/%d", fd); }
 
 /* mount SRC DST TYPE FLAGS DATA: binds are made first and then remounted with
@@ -147,14 +150,18 @@ void op_mount(const struct step *s) {
   if (bind) {
     if (mount(src, target, NULL, MS_BIND | (flags & MS_REC), NULL) < 0) fail(errno, "bind %s on %s", src, dst);
   } else if (mount(src, target, type, flags, *data ? data : NULL) < 0) {
-    fail(errno, "mount %s on %s", type, dst);
+    int err = errno, how = userns_mount_fallback(target, type, flags, data, err); /* nsexec-userns.c */
+    if (how < 0) fail(err, "mount %s on %s", type, dst);
+    if (how == 1) bind = 1, flags |= MS_RDONLY; /* the host's /sys, bound read-only */
   }
   close(fd);
   unsigned long extra = flags & ~(unsigned long)(MS_BIND | MS_REC | MS_REMOUNT);
   if (bind && extra) {
     fd = resolve(dst, EXISTING); /* now the root of the new mount */
     fd_path(fd, target, sizeof target);
-    if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | extra, NULL) < 0) fail(errno, "remount %s with its options", dst);
+    if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | extra, NULL) < 0 &&
+        (errno != EPERM || mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | extra | locked_mount_flags(target, extra), NULL) < 0))
+      fail(errno, "remount %s with its options", dst);
     close(fd);
   }
 }
@@ -267,9 +274,13 @@ void op_readonly(const struct step *s) {
   if (vfs.f_flag & ST_NOSUID) keep |= MS_NOSUID;
   if (vfs.f_flag & ST_NODEV) keep |= MS_NODEV;
   if (vfs.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
-  if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL) < 0) fail(errno, "remount %s read-only", path);
+  if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL) < 0 &&
+      (errno != EPERM || mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | locked_mount_flags(path, 0), NULL) < 0))
+    fail(errno, "remount %s read-only", path);
 }
 
 void op_remount_root_ro(void) {
-  if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0) fail(errno, "remount / read-only");
+  if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0 &&
+      (errno != EPERM || mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | locked_mount_flags("/", 0), NULL) < 0))
+    fail(errno, "remount / read-only");
 }

@@ -65,7 +65,10 @@ void op_identity(const struct step *s) {
     for (char *g = s->argv[2]; *g && ngroups < 256; g = strchr(g, ',') ? strchr(g, ',') + 1 : g + strlen(g))
       groups[ngroups++] = (gid_t)strtoul(g, NULL, 10);
   }
-  if (setgroups((size_t)ngroups, groups) < 0) fail(errno, "setgroups(%d groups: %s)", ngroups, s->argv[2]);
+  /* In a user namespace whose setgroups is "deny" the groups stay as they are
+   * (none: userns-root or the namespace's creator cleared them). */
+  if (ngroups && setgroups_denied()) fail(EPERM, "!additionalGids need setgroups, which this user namespace denies");
+  if (!setgroups_denied() && setgroups((size_t)ngroups, groups) < 0) fail(errno, "setgroups(%d groups: %s)", ngroups, s->argv[2]);
   if (setresgid(gid, gid, gid) < 0) fail(errno, "setresgid(%u)", gid);
   if (setresuid(uid, uid, uid) < 0) fail(errno, "setresuid(%u)", uid);
   if (!caps) return;

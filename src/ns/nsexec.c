@@ -254,6 +254,10 @@ int main(int argc, char **argv) {
     if (!strcmp(op, "setns")) op_setns(s);
     else if (!strcmp(op, "unshare")) { if (unshare((int)arg_ll(s, 0)) < 0) fail(errno, "unshare"); }
     else if (!strcmp(op, "loopback-up")) op_loopback_up();
+    else if (!strcmp(op, "userns")) op_userns(s);
+    else if (!strcmp(op, "userns-root")) op_userns_root();
+    else if (!strcmp(op, "idmap-open")) op_idmap_open(s);
+    else if (!strcmp(op, "idmap-move")) op_idmap_move(s);
     else if (!strcmp(op, "fork")) op_fork(s);
     else if (!strcmp(op, "console-socket")) op_console_socket(s);
     else if (!strcmp(op, "pty-pair")) op_pty_pair();

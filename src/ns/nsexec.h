@@ -35,6 +35,7 @@ void op_private_mount_of(const struct step *s);
 void op_mask(const struct step *s);
 void op_readonly(const struct step *s);
 void op_remount_root_ro(void);
+int rootfs_resolve(const char *path, int make_file);
 
 /* nsexec-process.c: identity, limits, hooks and exec. */
 void op_identity(const struct step *s);
@@ -52,6 +53,16 @@ void op_loopback_up(void);
 
 /* nsexec-attr.c: personality, ioprio, sched, affinity, mempolicy, dumpable; 1 if S was one of them. */
 int op_attr(const struct step *s);
+
+/* nsexec-userns.c: a new user namespace and its maps, the mapped root, and
+ * what mounts need inside a user namespace. */
+void op_userns(const struct step *s);
+void op_userns_root(void);
+int setgroups_denied(void);
+unsigned long locked_mount_flags(const char *path, unsigned long wanted);
+void op_idmap_open(const struct step *s);
+void op_idmap_move(const struct step *s);
+int userns_mount_fallback(const char *target, const char *type, unsigned long flags, const char *data, int err);
 
 /* nsexec-console.c: ptys, --console-socket and the foreground relay. */
 void op_console_socket(const struct step *s);

@@ -1,5 +1,6 @@
 // Loading a container by id with its live status, shared by the verbs.
 import { openCgroup } from './cgroups/index.ts';
+import { NoCgroup } from './cgroups/none.ts';
 import type { Cgroup } from './cgroups/types.ts';
 import type { Context } from './context.ts';
 import { RuntimeError } from './errors.ts';
@@ -15,7 +16,8 @@ export interface LiveContainer {
 export function loadContainer(ctx: Context, id: string): LiveContainer {
   const state = ctx.store.get(id);
   let cg: Cgroup | undefined;
-  const cgroup = (): Cgroup => (cg ??= openCgroup(state.cgroupsPath, id));
+  // An empty cgroupsPath: a rootless container without a cgroup (cgroups/none.ts).
+  const cgroup = (): Cgroup => (cg ??= state.cgroupsPath === '' ? new NoCgroup(state.pid) : openCgroup(state.cgroupsPath, id));
   const status = deriveStatus(ctx.store, state, () => frozen(cgroup));
   return { state, status, cgroup };
 }

@@ -12,6 +12,7 @@ import { normalizeSysctlKey, sysctlFile } from './validate/sysctl.ts';
 import { CLONE_FLAGS } from '../ns/clone-flags.ts';
 import type { InitOptions } from './init-options.ts';
 import { step, type PlanStep } from '../ns/plan.ts';
+import { type IdmapWriter, idmapMoveStep, idmapOpenSteps, userLast, userNamespaceOf, userNamespaceStep, usernsMount } from './userns-plan.ts';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -34,6 +35,8 @@ export interface PlanInput {
   runtimeEnv: string[];
   /** process.terminal: where the pty master goes (a foreground run relays it itself). */
   consoleSocket?: string;
+  /** How a new user namespace's maps are written (root: directly; rootless: see userns-plan.ts). */
+  idmapWriter?: IdmapWriter;
 }
 
 const DEFAULT_DEVICES: Array<[string, number, number]> = [
@@ -58,14 +61,21 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   //    holding the host's binary open.
   plan.push(...terminalSteps(proc.terminal === true, input), ...cgroupOpenSteps(input.cgroupTasks));
   if (input.init) plan.push(step('init-memfd', [input.init.path], { what: `load ${input.init.path}` }));
-  // 2. Namespaces: join the given paths first, then create the rest at once.
-  //    A new cgroup namespace waits until tsrun has moved us into the cgroup.
+  //    Id-mapped mounts need the host's rights over their source: made now, moved in place later.
+  plan.push(...idmapOpenSteps(config, input.bundle));
+  // 2. Namespaces: join the given paths first (a user namespace last: see
+  //    userns-plan.ts), then create the rest at once. A new user namespace
+  //    comes first, alone, with its id maps, so that it owns the namespaces
+  //    created after it. A new cgroup namespace waits until tsrun has moved
+  //    us into the cgroup.
   let unshare = 0;
-  for (const ns of config.linux?.namespaces ?? []) {
+  for (const ns of userLast(config.linux?.namespaces ?? [])) {
     const flag = CLONE_FLAGS[ns.type] ?? 0;
     if (ns.path) plan.push(step('setns', [ns.path, flag], { what: `join ${ns.type} namespace ${JSON.stringify(ns.path)}` }));
-    else if (ns.type !== 'cgroup') unshare |= flag;
+    else if (ns.type !== 'cgroup' && ns.type !== 'user') unshare |= flag;
   }
+  const userns = userNamespaceOf(config);
+  if (userns === 'new') plan.push(userNamespaceStep(config, input.idmapWriter));
   if (unshare) plan.push(step('unshare', [unshare], { what: 'create namespaces' }));
   //    A new network namespace gets `lo` up (127.0.0.1/8 and ::1) before any
   //    hook or process runs, as runc does; a joined one is left as it is.
@@ -82,6 +92,10 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   if (!input.monitor) plan.push(...join);
   plan.push(step('fork', [input.monitor ? 1 : 0], { what: 'fork the container process' }));
   if (input.monitor) plan.push(...join);
+  // In a user namespace the child reads and writes host files (the state
+  // directory, the init binary) before it becomes the namespace's root, which
+  // cannot; from then on it is the container's root (mounts, devices, sysctls).
+  if (userns) plan.push(listenStep(input), step('userns-root', [], { what: 'become root in the user namespace' }));
   plan.push(step('wait-go'));
   if (config.linux?.namespaces?.some((ns) => ns.type === 'cgroup' && !ns.path)) {
     plan.push(step('unshare', [CLONE_FLAGS.cgroup!], { what: 'create cgroup namespace' }));
@@ -99,7 +113,7 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
     plan.push(step('propagation', ['/', prepare.root], { what: 'set mount propagation of / before pivot_root' }));
     if (prepare.privateRootfsMount) plan.push(step('private-mount-of', [input.rootfs], { what: `make the mount of ${JSON.stringify(input.rootfs)} private` }));
     plan.push(step('rootfs', [input.rootfs], { what: `bind rootfs ${JSON.stringify(input.rootfs)}` }));
-    for (const m of config.mounts ?? []) plan.push(...mountSteps(m, input));
+    for (const m of config.mounts ?? []) plan.push(...mountSteps(userns ? usernsMount(m, config) : m, input));
     // 5. Devices and the /dev links every program expects.
     const configured = new Set((config.linux?.devices ?? []).map((d) => d.path));
     for (const [path, major, minor] of DEFAULT_DEVICES) {
@@ -125,8 +139,9 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   }
   // 7. createContainer hooks: container namespaces, host paths, before pivot_root.
   (config.hooks?.createContainer ?? []).forEach((h, i) => plan.push(hookStep('createContainer', i, h, input.runtimeEnv)));
-  // 8. The start barrier's socket must be bound while the state dir is reachable.
-  plan.push(step('listen', [input.stateDir], { what: 'create the start barrier' }));
+  // 8. The start barrier's socket must be bound while the state dir is reachable
+  //    (in a user namespace that was done before becoming its root).
+  if (!userns) plan.push(listenStep(input));
   if (proc.cwd !== '/') plan.push(step('mkdir', [proc.cwd], { what: `create cwd ${JSON.stringify(proc.cwd)}` }));
   if (!ownMounts) plan.push(step('enter-root', [input.rootfs], { what: `chroot into ${JSON.stringify(input.rootfs)}` }));
   else plan.push(step(input.noPivot ? 'chroot' : 'pivot', [input.rootfs], { what: `${input.noPivot ? 'chroot' : 'pivot_root'} into ${JSON.stringify(input.rootfs)}` }));
@@ -162,6 +177,10 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   return plan;
 }
 
+function listenStep(input: PlanInput): PlanStep {
+  return step('listen', [input.stateDir], { what: 'create the start barrier' });
+}
+
 export function cgroupOpenSteps(tasks: string[]): PlanStep[] {
   return tasks.map((f) => step('cgroup-open', [f], { what: `open cgroup ${f}` }));
 }
@@ -182,6 +201,7 @@ function mountSteps(m: Mount, input: PlanInput): PlanStep[] {
   const opts = parseMountOptions(m.options);
   const what = `mount ${JSON.stringify(m.type ?? m.source ?? 'bind')} on ${JSON.stringify(m.destination)}`;
   if (m.type === 'cgroup' || m.type === 'cgroup2') return cgroupMountSteps(m, input, opts.flags);
+  if (opts.idmap) return [idmapMoveStep(m, input.config)];
   let flags = opts.flags;
   if (m.type === 'bind') flags |= MS_BIND;
   const bind = (flags & MS_BIND) !== 0;

@@ -5,17 +5,19 @@
 import { renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { openCgroup, resourceProblems } from './cgroups/index.ts';
+import { limitFields, NoCgroup } from './cgroups/none.ts';
 import type { Cgroup } from './cgroups/types.ts';
 import type { Context } from './context.ts';
 import { ambientWarnings, buildCreatePlan } from './create-plan.ts';
 import { decideInit } from './init-options.ts';
 import { RuntimeError, fromSystemError } from './errors.ts';
 import { configWarnings, loadConfig } from './load-config.ts';
-import type { Device, HookKind, Resources } from './oci-types.ts';
+import type { Config, Device, HookKind, Resources } from './oci-types.ts';
 import type { PlanStep } from '../ns/plan.ts';
 import { OCI_VERSION } from './oci-types.ts';
 import { ALWAYS_ALLOWED_DEVICES } from './default-spec.ts';
-import { helperPath } from './paths.ts';
+import { helperPath, inUserNamespace } from './paths.ts';
+import { canWriteCgroups, isRootless, refuseIdmappedMounts, rootlessIdmapWriter } from './rootless.ts';
 import { waitGone } from './proc-stat.ts';
 import { moveIn, moveOut } from './net-devices.ts';
 import { hookState, liveStartTime, validateId, type StoredState } from './state-store.ts';
@@ -52,9 +54,16 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
   }
   if (opts.pidFile) checkPidFileDir(resolve(opts.pidFile));
   const { init, reason: initReason } = decideInit(config, rootfs, helperPath('tsrun-init'));
-  const cgroup = openCgroup(config.linux?.cgroupsPath, id);
+  // Rootless (rootless.ts): a non-root caller writes only the maps it owns; root,
+  // also root in a rootless engine's user namespace, any its namespace holds.
+  // Rootless, the cgroup is kept only where it can be written.
+  const idmapWriter = process.geteuid!() !== 0 ? rootlessIdmapWriter(config) : undefined;
+  if (process.geteuid!() !== 0 || inUserNamespace()) refuseIdmappedMounts(config);
+  let cgroup = openCgroup(config.linux?.cgroupsPath, id);
+  if (isRootless(ctx) && !canWriteCgroups(Object.values(cgroup.dirs))) cgroup = rootlessCgroup(config);
   const problems = resourceProblems(config.linux?.resources, cgroup.version);
   if (problems.length) throw new RuntimeError('ERR_CONFIG', problems.join('; '));
+  if (cgroup.skipped) ctx.log.warn('warning: cgroups skipped: rootless, the host\'s cgroups are not writable (device rules are not applied either; the container cannot be paused)');
   // 2. Claim the id: exactly one of two concurrent creates gets past here. The
   //    first record names the cgroup, so whatever a kill of tsrun leaves from
   //    here on, `delete --force` finds and removes.
@@ -75,7 +84,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     // 3. The plan for the container's PID 1 (create-plan.ts).
     const plan = buildCreatePlan({
       config, bundle, rootfs, stateDir: dir, init, cgroupDirs: cgroup.dirs, cgroupTasks: selfJoinFiles(cgroup), noPivot: opts.noPivot,
-      preserveFds: opts.preserveFds, monitor: opts.monitor, consoleSocket: opts.consoleSocket,
+      preserveFds: opts.preserveFds, monitor: opts.monitor, consoleSocket: opts.consoleSocket, idmapWriter,
       runtimeEnv: Object.entries(process.env).map(([k, v]) => `${k}=${v}`),
     });
     ctx.log.debug(`create ${id}: validated, plan of ${plan.length} steps, tsrun-init ${init ? 'on' : 'off'} (${initReason})`);
@@ -131,7 +140,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
 /** The v1 "tasks" files the container's process writes "0" to. The hybrid
  *  unified mirror has no tasks file and enforces nothing, so it is left out. */
 export function selfJoinFiles(cgroup: Cgroup): string[] {
-  if (cgroup.version === 2) return [];
+  if (cgroup.version === 2 || cgroup.skipped) return [];
   return Object.entries(cgroup.dirs).filter(([name]) => name !== 'unified').map(([, dir]) => `${dir}/tasks`);
 }
 
@@ -208,4 +217,15 @@ export function checkPidFileDir(file: string): void {
     // missing: said below
   }
   if (!ok) throw new RuntimeError('ERR_PID_FILE', `--pid-file ${JSON.stringify(file)}: no such directory ${JSON.stringify(dir)}`);
+}
+
+/** A rootless container without a writable cgroup has none: limits it asks for are refused, naming them. */
+function rootlessCgroup(config: Config): NoCgroup {
+  const fields = limitFields(config.linux?.resources);
+  if (fields.length) {
+    throw new RuntimeError('ERR_CONFIG', `${fields.join(', ')}: a rootless container cannot have resource limits here (the host's cgroups are not writable)`, {
+      hint: 'remove the limits, or run as root',
+    });
+  }
+  return new NoCgroup();
 }

@@ -16,7 +16,7 @@ const NS_TYPE: Record<string, string> = { net: 'network', mnt: 'mount' };
 
 export interface ExecInput {
   process: Process;
-  /** [proc ns name, path] of the namespaces to join, in JOIN_ORDER. */
+  /** [proc ns name, path] of the namespaces to join, in JOIN_ORDER (the host's root: user just before mnt, see verbs/exec.ts). */
   namespaces: Array<[string, string]>;
   consoleSocket?: string;
   monitor: boolean;

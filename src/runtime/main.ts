@@ -5,6 +5,7 @@ import { parseArgv } from './cli/parse.ts';
 import { createLogger } from './cli/log.ts';
 import type { Context } from './context.ts';
 import { isRuntimeError, RuntimeError } from './errors.ts';
+import { defaultStateRoot } from './paths.ts';
 import { StateStore } from './state-store.ts';
 
 type VerbModule = { default: (ctx: Context) => Promise<number> };
@@ -56,13 +57,10 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    if (opts.rootless !== undefined && !['false', 'auto'].includes(String(opts.rootless))) {
-      throw new RuntimeError('ERR_UNSUPPORTED', `--rootless ${String(opts.rootless)}: rootless containers are not supported`, { hint: 'run tsrun as root' });
-    }
     if (opts['systemd-cgroup']) {
       throw new RuntimeError('ERR_UNSUPPORTED', 'the systemd cgroup driver is not supported', { hint: 'tsrun manages cgroupfs directly' });
     }
-    const ctx: Context = { store: new StateStore(opts.root as string), log, options: opts, positionals: parsed.positionals, verb: parsed.verb };
+    const ctx: Context = { store: new StateStore((opts.root as string | undefined) ?? defaultStateRoot()), log, options: opts, positionals: parsed.positionals, verb: parsed.verb };
     return await (await load()).default(ctx);
   } catch (err) {
     if (isRuntimeError(err)) {

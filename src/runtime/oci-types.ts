@@ -16,6 +16,9 @@ export interface Mount {
   source?: string;
   type?: string;
   options?: string[];
+  /** An id-mapped mount's own maps (runtime-spec 1.1); without them, the user namespace's. */
+  uidMappings?: { containerID: number; hostID: number; size: number }[];
+  gidMappings?: { containerID: number; hostID: number; size: number }[];
 }
 
 export interface Rlimit {

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseArgv } from '../../src/runtime/cli/parse.ts';
+import { defaultStateRoot, inUserNamespace } from '../../src/runtime/paths.ts';
 
 test('globals before and after the verb, defaults filled in', () => {
   const p = parseArgv(['--root', '/r', 'kill', '--all', 'web', '9', '--log-format=json']);
@@ -9,7 +10,19 @@ test('globals before and after the verb, defaults filled in', () => {
   assert.is(p.options.root, '/r');
   assert.is(p.options.all, true);
   assert.is(p.options['log-format'], 'json');
-  assert.is(parseArgv(['state', 'x']).options.root, '/run/tsrun');
+  assert.is(parseArgv(['state', 'x']).options['log-format'], 'text');
+  // --root has no fixed default: it depends on who runs tsrun (defaultStateRoot).
+  assert.is(parseArgv(['state', 'x']).options.root, undefined);
+});
+
+test('defaultStateRoot: /run/tsrun for root; $XDG_RUNTIME_DIR/tsrun for root in a user namespace only with $USER not root', () => {
+  if (process.geteuid!() !== 0 || inUserNamespace()) return;
+  assert.is(defaultStateRoot(), '/run/tsrun');
+  const saved = process.env.XDG_RUNTIME_DIR;
+  process.env.XDG_RUNTIME_DIR = '/tmp/x';
+  assert.is(defaultStateRoot(), '/run/tsrun', 'the host\'s root ignores XDG_RUNTIME_DIR');
+  if (saved === undefined) delete process.env.XDG_RUNTIME_DIR;
+  else process.env.XDG_RUNTIME_DIR = saved;
 });
 
 test('aliases, numbers, booleans with values, arrays', () => {

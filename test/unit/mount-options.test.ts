@@ -19,7 +19,7 @@ test('MS_* constants have the Linux values', () => {
 });
 
 test('no options: nothing set', () => {
-  const empty = { flags: 0, clearFlags: 0, propagation: 0, data: '', bind: false, recursive: false, readonly: false };
+  const empty = { flags: 0, clearFlags: 0, propagation: 0, data: '', bind: false, recursive: false, readonly: false, idmap: '' };
   assert.equal(parseMountOptions(undefined), empty);
   assert.equal(parseMountOptions([]), empty);
   assert.equal(parseMountOptions(['defaults', '']), empty);
@@ -72,7 +72,7 @@ test('later options win', () => {
 test('bind, rbind, ro: the summary booleans', () => {
   assert.equal(parseMountOptions(['rbind', 'ro', 'nosuid']), {
     flags: m.MS_BIND | m.MS_REC | m.MS_RDONLY | m.MS_NOSUID, clearFlags: 0, propagation: 0, data: '',
-    bind: true, recursive: true, readonly: true,
+    bind: true, recursive: true, readonly: true, idmap: '',
   });
   const b = parseMountOptions(['bind']);
   assert.ok(b.bind);
@@ -103,8 +103,10 @@ test('everything else is filesystem data, in order', () => {
   assert.is(parseMountOptions(['constructor', 'toString']).data, 'constructor,toString', 'no prototype lookups');
 });
 
-test('recursive attributes, idmap and tmpcopyup are refused, not silently ignored', () => {
-  for (const opt of ['rro', 'rrw', 'rnosuid', 'rnodev', 'rnoexec', 'rnoatime', 'rrelatime', 'rnosymfollow', 'idmap', 'ridmap', 'tmpcopyup']) {
+test('recursive attributes and tmpcopyup are refused, not silently ignored; idmap and ridmap are read', () => {
+  assert.is(parseMountOptions(['rbind', 'idmap']).idmap, 'idmap');
+  assert.is(parseMountOptions(['ridmap']).idmap, 'ridmap');
+  for (const opt of ['rro', 'rrw', 'rnosuid', 'rnodev', 'rnoexec', 'rnoatime', 'rrelatime', 'rnosymfollow', 'tmpcopyup']) {
     assert.throws(() => parseMountOptions(['rbind', opt]), (e: unknown) =>
       e instanceof RuntimeError && e.code === 'ERR_CONFIG' && e.message === `mount option ${JSON.stringify(opt)} is not supported`, opt);
   }

@@ -13,6 +13,8 @@ export interface CgroupStats {
 
 export interface Cgroup {
   readonly version: 1 | 2;
+  /** A rootless container without a cgroup (none.ts). */
+  readonly skipped?: boolean;
   /** The cgroupsPath in use, e.g. "/tsrun/ID" (absolute) or "a/b" (relative to the caller's cgroup). */
   readonly path: string;
   /** Controller → absolute directory. v1: one key per controller ("name=systemd" for named hierarchies, "unified" for the hybrid mirror); v2: { unified }. */

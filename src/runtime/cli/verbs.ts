@@ -24,12 +24,12 @@ export interface VerbSpec {
 }
 
 export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
-  root: { type: 'string', describe: 'directory for container state', default: '/run/tsrun' },
+  root: { type: 'string', describe: 'directory for container state (default /run/tsrun; rootless $XDG_RUNTIME_DIR/tsrun)' },
   log: { type: 'string', describe: 'append errors (and debug lines) to this file' },
   'log-format': { type: 'string', describe: 'format of --log lines', choices: ['text', 'json'], default: 'text' },
   debug: { type: 'boolean', describe: 'log what each step does' },
   'systemd-cgroup': { type: 'boolean', describe: 'use systemd to manage cgroups (not supported: refused)' },
-  rootless: { type: 'string', describe: 'accepted for runc compatibility; only "false" or "auto" as root' },
+  rootless: { type: 'string', describe: 'true, false or auto (default: rootless when not run as root)', choices: ['true', 'false', 'auto'] },
 };
 
 const pidFile: OptionSpec = { type: 'string', describe: 'write the container process\'s host pid to this file' };
@@ -95,7 +95,7 @@ export const VERBS: Record<string, VerbSpec> = {
     options: {
       bundle: { ...bundle, describe: 'directory to write config.json in' },
       net: { type: 'string', describe: 'add a network: MODE[,key=value...] (veth, macvlan, ipvlan; see examples/network)' },
-      rootless: { type: 'boolean', describe: 'not supported' },
+      rootless: { type: 'boolean', describe: 'a config for a non-root user (a user namespace mapping only the caller)' },
     },
   },
   signals: {

@@ -1,6 +1,6 @@
 // Every field of the runtime-spec config and what tsrun does with it:
 // 'applied' (and where), 'refused' (with the reason the error gives), or
-// 'pending' (applied by work merged separately: id maps, seccomp). A path
+// 'pending' (applied by work merged separately). A path
 // covers its descendants unless one of them has an entry of its own; "*" is
 // an array item or a map value. test/unit/config-fields.test.ts walks
 // spec/config.schema.json and fails on a field that has no entry, a refused
@@ -27,8 +27,8 @@ export const CONFIG_FIELDS: FieldEntry[] = [
   { path: '/root/path', status: 'applied', how: 'the rootfs, resolved against the bundle (load-config.ts), bound and pivoted into (create plan)' },
   { path: '/root/readonly', status: 'applied', how: 'remount / read-only (create plan)', sample: false, plan: 'create' },
   { path: '/mounts', status: 'applied', how: 'mounted inside the rootfs, options parsed (create plan)', sample: [], plan: 'create' },
-  { path: '/mounts/*/uidMappings', status: 'refused', how: 'tsrun does not make id-mapped mounts', sample: [{ containerID: 0, hostID: 1000, size: 1 }] },
-  { path: '/mounts/*/gidMappings', status: 'refused', how: 'tsrun does not make id-mapped mounts', sample: [{ containerID: 0, hostID: 1000, size: 1 }] },
+  { path: '/mounts/*/uidMappings', status: 'applied', how: 'an id-mapped bind mount (with the idmap or ridmap option): mount_setattr(MOUNT_ATTR_IDMAP) with a user namespace of these maps (userns-plan.ts, nsexec-userns.c)' },
+  { path: '/mounts/*/gidMappings', status: 'applied', how: 'as /mounts/*/uidMappings' },
   { path: '/process', status: 'applied', how: 'the container\'s process (create plan)' },
   { path: '/process/terminal', status: 'applied', how: 'a pty, its master to --console-socket (create plan)' },
   { path: '/process/consoleSize', status: 'applied', how: 'the pty\'s size (create plan)' },
@@ -62,8 +62,8 @@ export const CONFIG_FIELDS: FieldEntry[] = [
   { path: '/annotations', status: 'applied', how: 'kept in the state; run.tsrun.* read by create (tsrun features lists them)' },
   { path: '/linux', status: 'applied', how: 'the fields below' },
   { path: '/linux/namespaces', status: 'applied', how: 'setns by path, unshare the rest (create plan); time with /linux/timeOffsets', sample: [{ type: 'mount' }, { type: 'uts' }], plan: 'create' },
-  { path: '/linux/uidMappings', status: 'pending', how: 'user namespace id maps: the userns work of issue #10' },
-  { path: '/linux/gidMappings', status: 'pending', how: 'user namespace id maps: the userns work of issue #10' },
+  { path: '/linux/uidMappings', status: 'applied', how: 'written to the new user namespace by a mapper in the parent namespace, or newuidmap (userns-plan.ts, nsexec-userns.c)' },
+  { path: '/linux/gidMappings', status: 'applied', how: 'as /linux/uidMappings (newgidmap for a rootless caller)' },
   { path: '/linux/timeOffsets', status: 'applied', how: '/proc/self/timens_offsets after unshare(CLONE_NEWTIME), before the fork (create plan); refused without a new time namespace', sample: { boottime: { secs: 1 } } },
   { path: '/linux/devices', status: 'applied', how: 'mknod inside the rootfs (create plan)', sample: [{ type: 'c', path: '/dev/x', major: 1, minor: 3 }], plan: 'create' },
   { path: '/linux/netDevices', status: 'applied', how: 'ip link set ... netns PID name NAME once the process exists (net-devices.ts); moved back by delete while the container lives; refused naming the device when it does not exist' },

@@ -40,6 +40,8 @@ export interface MountOptions {
   bind: boolean;
   recursive: boolean;
   readonly: boolean;
+  /** An id-mapped mount (userns-plan.ts): "idmap" (this mount) or "ridmap" (and those below it). */
+  idmap: '' | 'idmap' | 'ridmap';
 }
 
 // [clear, flag]: `clear` options remove the flag instead of setting it.
@@ -90,10 +92,10 @@ const PROPAGATION = new Map<string, number>(Object.entries({
   runbindable: MS_UNBINDABLE | MS_REC,
 }));
 
-// runc options that need mount_setattr(2) or an id-mapped mount. Passed on
+// runc options that need mount_setattr(2). Passed on
 // as data they would be silently ignored by a bind mount (an "rro" mount
 // left writable), so they are refused until implemented.
-const UNSUPPORTED = /^(?:r(?:ro|rw|nosuid|suid|nodev|dev|noexec|exec|atime|noatime|diratime|nodiratime|relatime|norelatime|strictatime|nostrictatime|nosymfollow|symfollow)|idmap|ridmap|tmpcopyup)$/;
+const UNSUPPORTED = /^(?:r(?:ro|rw|nosuid|suid|nodev|dev|noexec|exec|atime|noatime|diratime|nodiratime|relatime|norelatime|strictatime|nostrictatime|nosymfollow|symfollow)|tmpcopyup)$/;
 
 /**
  * Parses a mount's options in order, later options winning over earlier ones
@@ -104,6 +106,7 @@ export function parseMountOptions(options: string[] | undefined): MountOptions {
   let flags = 0;
   let clearFlags = 0;
   let propagation = 0;
+  let idmap: MountOptions['idmap'] = '';
   const data: string[] = [];
   for (const opt of options ?? []) {
     const flag = FLAG_OPTIONS.get(opt);
@@ -123,9 +126,13 @@ export function parseMountOptions(options: string[] | undefined): MountOptions {
       propagation = prop;
       continue;
     }
+    if (opt === 'idmap' || opt === 'ridmap') {
+      idmap = opt;
+      continue;
+    }
     if (UNSUPPORTED.test(opt)) {
       throw new RuntimeError('ERR_CONFIG', `mount option ${JSON.stringify(opt)} is not supported`, {
-        hint: 'recursive mount attributes, id-mapped mounts and tmpcopyup are not implemented',
+        hint: 'recursive mount attributes and tmpcopyup are not implemented',
       });
     }
     if (opt !== '') data.push(opt);
@@ -138,6 +145,7 @@ export function parseMountOptions(options: string[] | undefined): MountOptions {
     bind: (flags & MS_BIND) !== 0,
     recursive: (flags & MS_REC) !== 0,
     readonly: (flags & MS_RDONLY) !== 0,
+    idmap,
   };
 }
 

@@ -11,6 +11,7 @@ import type { Capabilities, Config, NamespaceType } from '../oci-types.ts';
 import { HOOK_KINDS } from '../oci-types.ts';
 import { isUnlimited, rlimitNumber } from '../rlimits.ts';
 import { unsupportedProblems } from './unsupported.ts';
+import { idmapProblems } from './idmap.ts';
 
 export type RootfsFact = 'dir' | 'missing' | 'not-dir';
 
@@ -182,6 +183,7 @@ export function semanticProblems(config: Config, facts: SemanticFacts): string[]
   checkRlimits(config, problems);
   checkMemory(config, problems);
   problems.push(...unsupportedProblems(config));
+  problems.push(...idmapProblems(config));
   return problems;
 }
 

@@ -45,11 +45,6 @@ export function unsupportedProblems(config: Config): string[] {
   }
   if (proc?.['commandLine' as keyof typeof proc] !== undefined) problems.push('/process/commandLine: Windows only; use /process/args');
   if ((proc?.user as { username?: unknown } | undefined)?.username !== undefined) problems.push('/process/user/username: Windows only; use /process/user/uid');
-  list(config.mounts).forEach((m, i) => {
-    for (const field of ['uidMappings', 'gidMappings'] as const) {
-      if ((m as unknown as Record<string, unknown> | null)?.[field] !== undefined) problems.push(`/mounts/${i}/${field}: tsrun does not make id-mapped mounts`);
-    }
-  });
   // Values of the fields tsrun applies through attr-plan.ts.
   const sched = proc?.scheduler;
   if (sched && typeof sched === 'object') {

@@ -16,6 +16,7 @@ import type { Process } from '../oci-types.ts';
 import { formatSchemaErrors } from '../validate/schema-errors.ts';
 import { semanticProblems, userProblems } from '../validate/semantic.ts';
 import { NsHelper } from '../../ns/helper.ts';
+import { inUserNamespace } from '../paths.ts';
 import { resolve } from 'node:path';
 
 export default async function exec(ctx: Context): Promise<number> {
@@ -30,7 +31,13 @@ export default async function exec(ctx: Context): Promise<number> {
   if (proc.terminal && !consoleSocket && detach) {
     throw new RuntimeError('ERR_USAGE', 'a detached exec with --tty needs --console-socket');
   }
-  const namespaces = JOIN_ORDER.flatMap((name): Array<[string, string]> => {
+  // The host's root joins the user namespace after the others (before the
+  // mount namespace): it may join any of them, also one the container joined
+  // that the host's user namespace owns (a pod's network), which it could not
+  // once inside the container's. Anyone else needs the user namespace first.
+  const hostRoot = process.geteuid!() === 0 && !inUserNamespace();
+  const order = hostRoot ? [...JOIN_ORDER.filter((n) => n !== 'user' && n !== 'mnt'), 'user', 'mnt'] : JOIN_ORDER;
+  const namespaces = order.flatMap((name): Array<[string, string]> => {
     const theirs = `/proc/${c.state.pid}/ns/${name}`;
     try {
       return readlinkSync(theirs) === readlinkSync(`/proc/self/ns/${name}`) ? [] : [[name, theirs]];

@@ -24,9 +24,9 @@ const SPEC_MOUNT_OPTIONS = [
   'symfollow', 'sync', 'tmpcopyup', 'unbindable',
 ];
 
-// What the create plan makes (a time namespace with linux.timeOffsets). user
-// is absent: tsrun writes no id maps yet.
-const NAMESPACES = ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'uts'];
+// What the create plan makes (a time namespace with linux.timeOffsets, a
+// user namespace with its id maps).
+const NAMESPACES = ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'user', 'uts'];
 
 /**
  * The options tsrun itself interprets: parseMountOptions accepts them and
@@ -70,7 +70,7 @@ export function featuresDocument(): Record<string, unknown> {
       intelRdt: { enabled: false },
       // set_mempolicy(2) with these, from linux.memoryPolicy (attr-plan.ts).
       memoryPolicy: { modes: Object.keys(MPOL_MODE), flags: ['MPOL_F_NUMA_BALANCING', 'MPOL_F_RELATIVE_NODES', 'MPOL_F_STATIC_NODES'] },
-      mountExtensions: { idmap: { enabled: false } },
+      mountExtensions: { idmap: { enabled: true } },
       netDevices: { enabled: true },
     },
     annotations,
