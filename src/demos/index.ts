@@ -4,10 +4,17 @@ import type { Demo } from './lab.ts';
 
 export type DemoModule = { default: Demo };
 
+// In the order of the course's chapters (02-04, 05-14, 15-18).
 export const DEMOS: Record<string, () => Promise<DemoModule>> = {
   pid1: () => import('./pid1.ts'),
   zombies: () => import('./zombies.ts'),
   shutdown: () => import('./shutdown.ts'),
+  cpu: () => import('./cpu.ts'),
+  cpuusage: () => import('./cpuusage.ts'),
+  loadavg: () => import('./loadavg.ts'),
+  oom: () => import('./oom.ts'),
+  pagecache: () => import('./pagecache.ts'),
+  swap: () => import('./swap.ts'),
   overlay: () => import('./overlay.ts'),
   quota: () => import('./quota.ts'),
   blkio: () => import('./blkio.ts'),
@@ -15,10 +22,4 @@ export const DEMOS: Record<string, () => Promise<DemoModule>> = {
   sysctl: () => import('./sysctl.ts'),
   netlat: () => import('./netlat.ts'),
   reorder: () => import('./reorder.ts'),
-  cpu: () => import('./cpu.ts'),
-  cpuusage: () => import('./cpuusage.ts'),
-  loadavg: () => import('./loadavg.ts'),
-  oom: () => import('./oom.ts'),
-  pagecache: () => import('./pagecache.ts'),
-  swap: () => import('./swap.ts'),
 };
