@@ -86,6 +86,18 @@ function rawCall(socket: string, service: string, method: string, payload: Uint8
   return rawFrame(socket, Buffer.concat([header(body.length, 1, 1), body]));
 }
 
+/** `ctr events` in the background: the topics seen for a container id, in order. */
+async function watchEvents(): Promise<{ seen: (id: string) => string[]; stop: () => void }> {
+  const file = join(cd.dir, `events-${Date.now()}.txt`);
+  const watcher = spawn('sh', ['-c', `exec ${cd.ctrCommand(['events'])} > ${file}`], { stdio: 'ignore' });
+  await sleepMs(300); // subscribed before the container starts (no timing is asserted)
+  return {
+    seen: (id) => (existsSync(file) ? readFileSync(file, 'utf8') : '').split('\n').filter((l) => l.includes(id))
+      .map((l) => l.split(/\s+/).find((w) => w.startsWith('/tasks/')) ?? ''),
+    stop: () => watcher.kill('SIGTERM'),
+  };
+}
+
 if (skip) {
   console.log(`SKIP shim: ${skip}`);
   test('containerd is not available here', () => {
@@ -235,23 +247,35 @@ if (skip) {
 
   test('the task events reach containerd: create, start, exec-added, exec-started, paused, resumed, exit, delete', async () => {
     const id = uniqueId('shim-events');
-    const file = join(cd.dir, 'events.txt');
-    const watcher = spawn('sh', ['-c', `exec ${cd.ctrCommand(['events'])} > ${file}`], { stdio: 'ignore' });
+    const events = await watchEvents();
     try {
-      await sleepMs(300); // the subscription is made before the container (no timing is asserted)
       assert.is((await cd.ctr(['run', '-d', ...RUNTIME, image.name, id, 'sleep', '300'])).exitCode, 0);
       assert.is((await cd.ctr(['task', 'exec', '--exec-id', 'e1', id, 'true'])).exitCode, 0);
       assert.is((await cd.ctr(['task', 'pause', id])).exitCode, 0);
       assert.is((await cd.ctr(['task', 'resume', id])).exitCode, 0);
       await removeTask(id);
       const want = ['/tasks/create', '/tasks/start', '/tasks/exec-added', '/tasks/exec-started', '/tasks/paused', '/tasks/resumed', '/tasks/exit', '/tasks/delete'];
-      const seen = (): string[] => readFileSync(file, 'utf8').split('\n').filter((l) => l.includes(id)).map((l) => l.split(/\s+/).find((w) => w.startsWith('/tasks/')) ?? '');
-      assert.ok(await waitFor(() => want.every((t) => seen().includes(t)), 10000, 100), `events seen: ${seen().join(' ')}`);
-      const order = seen().filter((t) => want.includes(t));
+      assert.ok(await waitFor(() => want.every((t) => events.seen(id).includes(t)), 10000, 100), `events seen: ${events.seen(id).join(' ')}`);
+      const order = events.seen(id).filter((t) => want.includes(t));
       assert.ok(order.indexOf('/tasks/exec-started') < order.lastIndexOf('/tasks/exit'), `exec started before exits: ${order.join(' ')}`);
       assert.ok(order.indexOf('/tasks/start') < order.indexOf('/tasks/exit'), `start before exit: ${order.join(' ')}`);
     } finally {
-      watcher.kill('SIGTERM');
+      events.stop();
+    }
+  });
+
+  test('a container killed by the OOM killer: TaskOOM, then its exit (137)', async () => {
+    const id = uniqueId('shim-oom');
+    const events = await watchEvents();
+    try {
+      // A 64 MiB shell variable under a 16 MiB limit (no swap here).
+      const r = await cd.ctr(['run', '--rm', ...RUNTIME, '--memory-limit', String(16 << 20), image.name, id, 'sh', '-c', 'x=$(head -c 67108864 /dev/zero | tr "\\000" a); echo survived']);
+      assert.is(r.exitCode, 137, `${r.stdout}\n${r.stderr}`);
+      assert.ok(await waitFor(() => events.seen(id).includes('/tasks/oom'), 10000, 100), `events seen: ${events.seen(id).join(' ')}`);
+      const order = events.seen(id);
+      assert.ok(order.indexOf('/tasks/oom') < order.indexOf('/tasks/exit'), `oom before exit: ${order.join(' ')}`);
+    } finally {
+      events.stop();
     }
   });
 
