@@ -1,7 +1,6 @@
 // The long-lived shim (protocol in main.ts): the ttrpc server on the group's
-// socket, the task service, the events publisher. It becomes a child
-// subreaper, so a container's process outliving its helper still has the
-// shim as its parent, and it ignores the signals of a terminal it no longer has.
+// socket, the task service, the events publisher. It ignores the signals of
+// a terminal it no longer has (start.ts then makes it a child subreaper).
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -9,7 +8,6 @@ import { createLogger } from '../runtime/cli/log.ts';
 import { Publisher } from './events.ts';
 import type { ShimFlags } from './flags.ts';
 import { taskHandler } from './service.ts';
-import { becomeSubreaper } from './syscalls.ts';
 import { Tasks } from './task.ts';
 import { serveTtrpc } from './ttrpc.ts';
 import { canConnect } from './start.ts';
@@ -25,7 +23,6 @@ export async function serve(flags: ShimFlags, socket: string): Promise<boolean> 
     rmSync(socket, { force: true });
     process.exit(143);
   });
-  becomeSubreaper();
   // Debug lines (each RPC with its duration, ms since start) go to BUNDLE/shim.log.
   const log = createLogger(undefined, 'text', flags.debug || process.env.TSRUN_SHIM_DEBUG === '1');
   const publisher = new Publisher(process.env.TTRPC_ADDRESS ?? '', flags.namespace, (m) => log.warn(m));
