@@ -323,6 +323,8 @@ if (skip) {
     assert.is((await cd.ctr(['run', '-d', ...RUNTIME, ...group, image.name, a, 'sleep', '300'])).exitCode, 0);
     assert.is((await cd.ctr(['run', '-d', ...RUNTIME, ...group, image.name, b, 'sleep', '300'])).exitCode, 0);
     assert.is(cd.shims().length, 1, 'one shim for the group');
+    const bundleB = join(cd.dir, 'state', 'io.containerd.runtime.v2.task', namespace, b);
+    assert.not.ok(existsSync(join(bundleB, 'shim.log')), 'the second container joined without a Node start (no shim.log of its own)');
     const t = await tasks();
     assert.is(t.get(a)?.[1], 'RUNNING');
     assert.is(t.get(b)?.[1], 'RUNNING');

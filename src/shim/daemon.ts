@@ -1,7 +1,7 @@
 // The long-lived shim (protocol in main.ts): the ttrpc server on the group's
 // socket, the task service, the events publisher. It ignores the signals of
 // a terminal it no longer has (start.ts then makes it a child subreaper).
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { createLogger } from '../runtime/cli/log.ts';
@@ -20,6 +20,7 @@ export async function serve(flags: ShimFlags, socket: string): Promise<boolean> 
   for (const sig of ['SIGINT', 'SIGHUP', 'SIGPIPE'] as const) process.on(sig, () => {});
   // SIGTERM: the socket goes with us; containerd then cleans the containers up through the delete action.
   process.on('SIGTERM', () => {
+    rmSync(`${socket}.pid`, { force: true });
     rmSync(socket, { force: true });
     process.exit(143);
   });
@@ -32,6 +33,7 @@ export async function serve(flags: ShimFlags, socket: string): Promise<boolean> 
   const onIdle = (): void => {
     if (closing) return;
     closing = true;
+    rmSync(`${socket}.pid`, { force: true }); // no new container joins from here on
     // Let the Shutdown reply go out first.
     setTimeout(async () => {
       server.close();
@@ -45,6 +47,8 @@ export async function serve(flags: ShimFlags, socket: string): Promise<boolean> 
   mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
   if (!(await listen(server, socket))) return false;
   chmodSync(socket, 0o600);
+  // For the launcher: a container of this group joins without a Node start.
+  writeFileSync(`${socket}.pid`, String(process.pid));
   process.on('uncaughtException', (err) => log.error(`uncaught: ${err.stack ?? err.message}`));
   process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
   log.debug('listening');
