@@ -8,7 +8,7 @@
 // ttrpc socket. Nothing may be left behind.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -84,6 +84,18 @@ function rawFrame(socket: string, bytes: Buffer, answer = true): Promise<{ code:
 function rawCall(socket: string, service: string, method: string, payload: Uint8Array): Promise<{ code: number; message: string }> {
   const body = encode('ttrpc.Request', { service, method, payload });
   return rawFrame(socket, Buffer.concat([header(body.length, 1, 1), body]));
+}
+
+/** `ctr events` in the background: the topics seen for a container id, in order. */
+async function watchEvents(): Promise<{ seen: (id: string) => string[]; stop: () => void }> {
+  const file = join(cd.dir, `events-${Date.now()}.txt`);
+  const watcher = spawn('sh', ['-c', `exec ${cd.ctrCommand(['events'])} > ${file}`], { stdio: 'ignore' });
+  await sleepMs(300); // subscribed before the container starts (no timing is asserted)
+  return {
+    seen: (id) => (existsSync(file) ? readFileSync(file, 'utf8') : '').split('\n').filter((l) => l.includes(id))
+      .map((l) => l.split(/\s+/).find((w) => w.startsWith('/tasks/')) ?? ''),
+    stop: () => watcher.kill('SIGTERM'),
+  };
 }
 
 if (skip) {
@@ -235,23 +247,35 @@ if (skip) {
 
   test('the task events reach containerd: create, start, exec-added, exec-started, paused, resumed, exit, delete', async () => {
     const id = uniqueId('shim-events');
-    const file = join(cd.dir, 'events.txt');
-    const watcher = spawn('sh', ['-c', `exec ${cd.ctrCommand(['events'])} > ${file}`], { stdio: 'ignore' });
+    const events = await watchEvents();
     try {
-      await sleepMs(300); // the subscription is made before the container (no timing is asserted)
       assert.is((await cd.ctr(['run', '-d', ...RUNTIME, image.name, id, 'sleep', '300'])).exitCode, 0);
       assert.is((await cd.ctr(['task', 'exec', '--exec-id', 'e1', id, 'true'])).exitCode, 0);
       assert.is((await cd.ctr(['task', 'pause', id])).exitCode, 0);
       assert.is((await cd.ctr(['task', 'resume', id])).exitCode, 0);
       await removeTask(id);
       const want = ['/tasks/create', '/tasks/start', '/tasks/exec-added', '/tasks/exec-started', '/tasks/paused', '/tasks/resumed', '/tasks/exit', '/tasks/delete'];
-      const seen = (): string[] => readFileSync(file, 'utf8').split('\n').filter((l) => l.includes(id)).map((l) => l.split(/\s+/).find((w) => w.startsWith('/tasks/')) ?? '');
-      assert.ok(await waitFor(() => want.every((t) => seen().includes(t)), 10000, 100), `events seen: ${seen().join(' ')}`);
-      const order = seen().filter((t) => want.includes(t));
+      assert.ok(await waitFor(() => want.every((t) => events.seen(id).includes(t)), 10000, 100), `events seen: ${events.seen(id).join(' ')}`);
+      const order = events.seen(id).filter((t) => want.includes(t));
       assert.ok(order.indexOf('/tasks/exec-started') < order.lastIndexOf('/tasks/exit'), `exec started before exits: ${order.join(' ')}`);
       assert.ok(order.indexOf('/tasks/start') < order.indexOf('/tasks/exit'), `start before exit: ${order.join(' ')}`);
     } finally {
-      watcher.kill('SIGTERM');
+      events.stop();
+    }
+  });
+
+  test('a container killed by the OOM killer: TaskOOM, then its exit (137)', async () => {
+    const id = uniqueId('shim-oom');
+    const events = await watchEvents();
+    try {
+      // A 64 MiB shell variable under a 16 MiB limit (no swap here).
+      const r = await cd.ctr(['run', '--rm', ...RUNTIME, '--memory-limit', String(16 << 20), image.name, id, 'sh', '-c', 'x=$(head -c 67108864 /dev/zero | tr "\\000" a); echo survived']);
+      assert.is(r.exitCode, 137, `${r.stdout}\n${r.stderr}`);
+      assert.ok(await waitFor(() => events.seen(id).includes('/tasks/oom'), 10000, 100), `events seen: ${events.seen(id).join(' ')}`);
+      const order = events.seen(id);
+      assert.ok(order.indexOf('/tasks/oom') < order.indexOf('/tasks/exit'), `oom before exit: ${order.join(' ')}`);
+    } finally {
+      events.stop();
     }
   });
 
@@ -299,6 +323,8 @@ if (skip) {
     assert.is((await cd.ctr(['run', '-d', ...RUNTIME, ...group, image.name, a, 'sleep', '300'])).exitCode, 0);
     assert.is((await cd.ctr(['run', '-d', ...RUNTIME, ...group, image.name, b, 'sleep', '300'])).exitCode, 0);
     assert.is(cd.shims().length, 1, 'one shim for the group');
+    const bundleB = join(cd.dir, 'state', 'io.containerd.runtime.v2.task', namespace, b);
+    assert.not.ok(existsSync(join(bundleB, 'shim.log')), 'the second container joined without a Node start (no shim.log of its own)');
     const t = await tasks();
     assert.is(t.get(a)?.[1], 'RUNNING');
     assert.is(t.get(b)?.[1], 'RUNNING');
@@ -316,7 +342,14 @@ if (skip) {
     // Too long for sun_path: reached through a short symlink (connect follows it).
     const link = join(tmpdir(), `tsrun-shim-${process.pid}.sock`);
     symlinkSync(socketPath, link);
-    after.push(() => rmSync(link, { force: true }));
+    // unlink, not rmSync: rmSync({force}) follows a dangling link and quietly leaves it.
+    after.push(() => {
+      try {
+        unlinkSync(link);
+      } catch {
+        // removed already
+      }
+    });
     const socket = link;
     const call = (method: string, type: string, body: object, service = 'containerd.task.v2.Task') => rawCall(socket, service, method, type ? encode(`containerd.task.v2.${type}`, body) : Buffer.from([0xff, 0xff, 0xff]));
     let r = await call('State', 'StateRequest', { id: 'no-such-container' });
@@ -347,6 +380,7 @@ if (skip) {
     r = await call('State', 'StateRequest', { id });
     assert.is(r.code, 0, r.message);
     assert.equal((await tasks()).get(id)?.[1], 'RUNNING', 'the container is still there');
+    unlinkSync(link);
     await removeTask(id);
   });
 

@@ -41,7 +41,7 @@ export async function deleteAction(flags: ShimFlags): Promise<number> {
   // The dead shim's socket, unless another container of its group brought up a new one.
   try {
     const socket = readFileSync(join(bundle, 'address'), 'utf8').replace(/^unix:\/\//, '');
-    if (!(await canConnect(socket))) rmSync(socket, { force: true });
+    if (!(await canConnect(socket))) for (const f of [socket, `${socket}.pid`]) rmSync(f, { force: true });
   } catch {
     // no address: the shim never started
   }

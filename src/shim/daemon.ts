@@ -1,15 +1,13 @@
 // The long-lived shim (protocol in main.ts): the ttrpc server on the group's
-// socket, the task service, the events publisher. It becomes a child
-// subreaper, so a container's process outliving its helper still has the
-// shim as its parent, and it ignores the signals of a terminal it no longer has.
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+// socket, the task service, the events publisher. It ignores the signals of
+// a terminal it no longer has (start.ts then makes it a child subreaper).
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { createLogger } from '../runtime/cli/log.ts';
 import { Publisher } from './events.ts';
 import type { ShimFlags } from './flags.ts';
 import { taskHandler } from './service.ts';
-import { becomeSubreaper } from './syscalls.ts';
 import { Tasks } from './task.ts';
 import { serveTtrpc } from './ttrpc.ts';
 import { canConnect } from './start.ts';
@@ -22,10 +20,10 @@ export async function serve(flags: ShimFlags, socket: string): Promise<boolean> 
   for (const sig of ['SIGINT', 'SIGHUP', 'SIGPIPE'] as const) process.on(sig, () => {});
   // SIGTERM: the socket goes with us; containerd then cleans the containers up through the delete action.
   process.on('SIGTERM', () => {
+    rmSync(`${socket}.pid`, { force: true });
     rmSync(socket, { force: true });
     process.exit(143);
   });
-  becomeSubreaper();
   // Debug lines (each RPC with its duration, ms since start) go to BUNDLE/shim.log.
   const log = createLogger(undefined, 'text', flags.debug || process.env.TSRUN_SHIM_DEBUG === '1');
   const publisher = new Publisher(process.env.TTRPC_ADDRESS ?? '', flags.namespace, (m) => log.warn(m));
@@ -35,6 +33,7 @@ export async function serve(flags: ShimFlags, socket: string): Promise<boolean> 
   const onIdle = (): void => {
     if (closing) return;
     closing = true;
+    rmSync(`${socket}.pid`, { force: true }); // no new container joins from here on
     // Let the Shutdown reply go out first.
     setTimeout(async () => {
       server.close();
@@ -48,6 +47,8 @@ export async function serve(flags: ShimFlags, socket: string): Promise<boolean> 
   mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
   if (!(await listen(server, socket))) return false;
   chmodSync(socket, 0o600);
+  // For the launcher: a container of this group joins without a Node start.
+  writeFileSync(`${socket}.pid`, String(process.pid));
   process.on('uncaughtException', (err) => log.error(`uncaught: ${err.stack ?? err.message}`));
   process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
   log.debug('listening');

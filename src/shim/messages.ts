@@ -6,12 +6,14 @@
 import { Root, type Type } from 'protobufjs/light.js';
 import descriptor from '../../build/shim-proto.mjs';
 
-const root = Root.fromJSON(descriptor as Parameters<typeof Root.fromJSON>[0]);
+// Made on first use: the daemon listens before it builds them (see warmUp).
+let root: Root | undefined;
 const types = new Map<string, Type>();
 
 function type(name: string): Type {
   let t = types.get(name);
   if (!t) {
+    root ??= Root.fromJSON(descriptor as Parameters<typeof Root.fromJSON>[0]);
     t = root.lookupType(name);
     types.set(name, t);
   }

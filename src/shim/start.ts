@@ -57,7 +57,13 @@ export async function startAction(flags: ShimFlags): Promise<number> {
   process.stdout.write(`${address}\n`);
   if (!serving) return 0;
   process.chdir('/'); // the first bundle goes away before the group's last container
-  const { warmUp } = await import('./messages.ts');
-  setImmediate(warmUp);
+  // After the address is out, while containerd reads it: become a child
+  // subreaper (a container's process outliving its helper stays our child;
+  // this loads ffi-rs, a native addon) and make the protobuf codecs.
+  const [{ warmUp }, { becomeSubreaper }] = await Promise.all([import('./messages.ts'), import('./syscalls.ts')]);
+  setImmediate(() => {
+    becomeSubreaper();
+    warmUp();
+  });
   return -1; // keep serving
 }

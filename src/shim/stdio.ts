@@ -2,11 +2,15 @@
 // made, or plain files; "file://" URIs too), "" for none. stdout and stderr
 // are opened read-write, which never blocks on a FIFO, and go to the process
 // as they are: no copy through the shim. stdin is copied by the shim into a
-// pipe, so CloseIO can give the process its EOF; its blocking open runs on
-// libuv's thread pool and is released by a writer of our own on close.
+// pipe, so CloseIO can give the process its EOF. Its FIFO is opened without
+// blocking (a blocking open would hold one of libuv's threads, and the exit
+// of the shim, until a writer came, which after a failed exec never does);
+// a writer of our own keeps a read from seeing EOF before the caller's writer
+// has come, and goes on CloseIO, after which the FIFO's EOF ends the copy.
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, constants, openSync, statSync, type ReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, constants, createReadStream, openSync, statSync } from 'node:fs';
+import { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { RuntimeError } from '../runtime/errors.ts';
 
 export interface StdioPaths {
@@ -44,9 +48,10 @@ function openOutput(uri: string, which: string): number | 'ignore' {
 export class ProcessIO {
   readonly stdio: Slot[];
   private readonly stdinPath: string;
-  private stdinStream: ReadStream | undefined;
+  private stdinStream: Readable | undefined;
+  /** Our own writer on the stdin FIFO, until CloseIO. */
+  private keepOpen: number | undefined;
   private stdinClosed = false;
-  private exited = false;
   private child: ChildProcess | undefined;
 
   constructor(paths: StdioPaths) {
@@ -69,15 +74,22 @@ export class ProcessIO {
     const sink = child.stdin;
     if (!sink) return;
     sink.on('error', () => {});
-    void open(this.stdinPath, constants.O_RDONLY).then((handle) => {
-      if (this.exited) {
-        void handle.close();
-        return;
+    let stream: Readable;
+    try {
+      if (!statSync(this.stdinPath).isFIFO()) {
+        stream = createReadStream(this.stdinPath);
+      } else {
+        const fd = openSync(this.stdinPath, constants.O_RDONLY | constants.O_NONBLOCK);
+        if (!this.stdinClosed) this.keepOpen = openSync(this.stdinPath, constants.O_WRONLY | constants.O_NONBLOCK);
+        stream = new Socket({ fd, readable: true, writable: false });
       }
-      this.stdinStream = handle.createReadStream();
-      this.stdinStream.on('error', () => sink.end());
-      this.stdinStream.pipe(sink);
-    }, () => sink.end());
+    } catch {
+      sink.end();
+      return;
+    }
+    this.stdinStream = stream;
+    stream.on('error', () => sink.end());
+    stream.pipe(sink);
   }
 
   closeOwnFds(): void {
@@ -90,33 +102,20 @@ export class ProcessIO {
     }
   }
 
-  /** CloseIO: ctr closed its end of the FIFO, so the copy ends at the FIFO's
-   *  EOF, once what was written is through; an open still waiting for a
-   *  writer is released, and then reads EOF at once. */
+  /** CloseIO: the caller closed its end of the FIFO; once ours goes too,
+   *  the copy ends at the FIFO's EOF, after what was written is through. */
   closeStdin(): void {
     if (this.stdinClosed) return;
     this.stdinClosed = true;
-    if (!this.stdinStream && this.stdinPath) this.releaseBlockedOpen();
-  }
-
-  /** An open(O_RDONLY) still waiting for a writer returns once one comes. */
-  private releaseBlockedOpen(): void {
-    try {
-      closeSync(openSync(this.stdinPath, constants.O_WRONLY | constants.O_NONBLOCK));
-    } catch {
-      // no reader waiting, or the FIFO is gone
-    }
+    if (this.keepOpen !== undefined) closeSync(this.keepOpen);
+    this.keepOpen = undefined;
   }
 
   /** The process exited: stop copying. */
   close(): void {
-    this.exited = true;
-    if (this.stdinStream) {
-      this.stdinStream.unpipe();
-      this.stdinStream.destroy();
-    } else if (this.stdinPath) {
-      this.releaseBlockedOpen();
-    }
+    this.closeStdin();
+    this.stdinStream?.unpipe();
+    this.stdinStream?.destroy();
     this.child?.stdin?.destroy();
     this.closeOwnFds();
   }

@@ -7,6 +7,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../runtime/cli/log.ts';
+import { openCgroup } from '../runtime/cgroups/index.ts';
+import type { Cgroup } from '../runtime/cgroups/types.ts';
 import { loadContainer } from '../runtime/container.ts';
 import type { Context } from '../runtime/context.ts';
 import { createContainer } from '../runtime/create.ts';
@@ -40,6 +42,9 @@ export class Container {
   readonly execs = new Map<string, Proc>();
   state!: StoredState;
   mounted = false;
+  /** OOM kills already reported as TaskOOM, and the cgroup the poll reads them from. */
+  oomSeen = 0;
+  oomCgroup: Cgroup | undefined;
 
   constructor(id: string, bundle: string, ctx: Context, init: Proc) {
     this.id = id;
@@ -71,9 +76,13 @@ export class Container {
   }
 }
 
+/** How often running containers' OOM kill counters are read (one small file each). */
+const OOM_POLL_MS = 1000;
+
 export class Tasks {
   readonly containers = new Map<string, Container>();
   private readonly claimed = new Set<string>();
+  private oomTimer: NodeJS.Timeout | undefined;
   readonly publisher: Publisher;
   readonly log: Logger;
 
@@ -118,6 +127,9 @@ export class Tasks {
     }
     this.containers.set(req.id, c);
     this.claimed.delete(req.id);
+    this.oomTimer ??= setInterval(() => {
+      for (const each of this.containers.values()) if (!each.init.exit) this.checkOom(each);
+    }, OOM_POLL_MS).unref();
     this.publisher.publish('create', {
       container_id: req.id, bundle: req.bundle, rootfs: req.rootfs, pid: init.pid,
       io: { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal },
@@ -140,7 +152,8 @@ export class Tasks {
         try {
           await startExec(p, c.init.pid, c.cgroup(), (status) => this.onExit(c, p, status));
         } catch (err) {
-          if (!p.helper) p.recordExit(255);
+          // No helper process (it could not be spawned): no exit will come from it.
+          if (p.helper?.child.pid === undefined) p.recordExit(255);
           throw err;
         }
         this.publisher.publish('exec-started', { container_id: id, exec_id: execId, pid: p.pid });
@@ -155,9 +168,9 @@ export class Tasks {
     if (!p.recordExit(status)) return;
     await p.startSettled;
     if (!p.execId) {
+      this.checkOom(c);
       try {
         const cg = c.cgroup();
-        if (cg.oomKills() > 0) this.publisher.publish('oom', { container_id: c.id });
         // What the init leaves behind (a shared pid namespace) goes with it, as runc's kill --all.
         signalAll(cg.pids(), 9);
       } catch {
@@ -165,6 +178,20 @@ export class Tasks {
       }
     }
     this.publisher.publish('exit', { container_id: c.id, id: p.execId || c.id, pid: p.pid, exit_status: p.exit!.status, exited_at: timestamp(p.exit!.at) });
+  }
+
+  /** A TaskOOM for each new OOM kill in the container's cgroup (the CRI marks the container OOMKilled by it). */
+  private checkOom(c: Container): void {
+    try {
+      c.oomCgroup ??= openCgroup(c.state.cgroupsPath, c.id);
+      const kills = c.oomCgroup.oomKills();
+      if (kills > c.oomSeen) {
+        c.oomSeen = kills;
+        this.publisher.publish('oom', { container_id: c.id });
+      }
+    } catch {
+      // the container's state or cgroup is gone
+    }
   }
 
   async delete(id: string, execId: string): Promise<{ pid: number; exit_status: number; exited_at: object }> {
@@ -189,6 +216,10 @@ export class Tasks {
       if (c.mounted) unmountRootfs(c.bundle);
       c.mounted = false;
       this.containers.delete(id);
+      if (this.containers.size === 0) {
+        clearInterval(this.oomTimer);
+        this.oomTimer = undefined;
+      }
     }
     const exit = p.exit!;
     const reply = { pid: p.pid, exit_status: exit.status, exited_at: timestamp(exit.at) };
