@@ -19,7 +19,9 @@ function walk(dir) {
   });
 }
 
-const files = walk(join(root, 'test')).filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
+// Filters match the path relative to the project, so a checkout's own path
+// (say /work/wt/shim) does not select every file.
+const files = walk(join(root, 'test')).filter((f) => filters.length === 0 || filters.some((s) => relative(root, f).includes(s)));
 let passed = 0, failed = 0, skipped = 0;
 const broken = [];
 const started = Date.now();
