@@ -52,7 +52,7 @@ async function measureRuntimes(size, idPrefix) {
   try {
     if (!fx.runtimes.some((rt) => rt.name === 'tsrun')) throw new Error(`bench: tsrun cannot run a container here: ${fx.skipped.tsrun}`);
     const result = {
-      meta: { tmpDir: fx.dir, runtimes: fx.runtimes.map((rt) => rt.name), skipped: fx.skipped, versions: fx.versions, configDifferences: fx.configDifferences },
+      meta: { tmpDir: fx.dir, runtimes: fx.runtimes.map((rt) => rt.name), skipped: fx.skipped, versions: fx.versions, bundleSource: fx.bundleSource },
       perVerb: perVerb(b, size.verbSamples),
       lifecycle: lifecycle(b, size.lifecycleSamples),
       throughput: {

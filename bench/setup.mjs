@@ -17,21 +17,11 @@ const which = (cmd) => {
   return r.status === 0 ? r.stdout.trim() : undefined;
 };
 
-/** Paths in a JSON value where a and b differ, for the record of what is not equal. */
-function differences(a, b, path = '') {
-  if (JSON.stringify(a) === JSON.stringify(b)) return [];
-  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
-    return [...new Set([...Object.keys(a), ...Object.keys(b)])].flatMap((k) => differences(a[k], b[k], `${path}.${k}`));
-  }
-  return [path || '.'];
-}
-
 /**
- * Builds the fixtures under a fresh temp dir. Each runtime's config starts
- * from its own `spec` (runc's for runc and crun, tsrun's for tsrun) and is made
- * as equal as possible: same namespaces (tsrun's default adds a cgroup
- * namespace, so runc's gets one too), no ambient capabilities (tsrun's default
- * has none), terminal off, the shared rootfs read-only, no hooks.
+ * Builds the fixtures under a fresh temp dir. Every runtime runs the same
+ * bundles, made from the unmodified `runc spec` config (tsrun's own `spec`
+ * when runc is missing) with only what a benchmark must set: the program,
+ * terminal off, and the shared rootfs, read-only.
  */
 export function makeFixtures(idPrefix) {
   const dir = mkdtempSync(join(tmpdir(), 'tsrun-bench-'));
@@ -45,45 +35,38 @@ export function makeFixtures(idPrefix) {
     timed(errlog, [...argv, 'spec', ...(argv[0] === TSRUN ? ['--bundle', b] : ['-b', b])]);
     return JSON.parse(readFileSync(join(b, 'config.json'), 'utf8'));
   };
-  const tsrunSpec = specOf([TSRUN]);
   const runcPath = which('runc');
   const crunPath = which('crun');
-  const ociSpec = runcPath ? specOf([runcPath]) : structuredClone(tsrunSpec);
-  delete ociSpec.process.capabilities.ambient;
-  ociSpec.linux.namespaces = structuredClone(tsrunSpec.linux.namespaces);
+  const spec = runcPath ? specOf([runcPath]) : specOf([TSRUN]);
 
-  const bundles = {};
-  const write = (name, base, args) => {
-    const c = structuredClone(base);
+  const write = (name, args) => {
+    const c = structuredClone(spec);
     c.process.args = args;
     c.process.terminal = false;
     c.root = { path: rootfs, readonly: true };
-    delete c.hooks;
     const b = join(dir, 'bundles', name);
     mkdirSync(b, { recursive: true });
     writeFileSync(join(b, 'config.json'), JSON.stringify(c, null, 2));
     return b;
   };
-  for (const [flavour, base] of [['tsrun', tsrunSpec], ['oci', ociSpec]]) {
-    bundles[flavour] = { true: write(`${flavour}-true`, base, ['/bin/true']), sleep: write(`${flavour}-sleep`, base, ['sleep', '30']) };
-  }
+  const bundles = { true: write('true', ['/bin/true']), sleep: write('sleep', ['sleep', '30']) };
 
-  const mk = (name, bin, flavour) => {
+  const mk = (name, bin) => {
     const root = join(dir, 'roots', name);
     return {
       name,
       bin,
       root,
-      bundles: bundles[flavour],
+      bundles,
       /** argv of `RUNTIME --root R VERB ARGS` */
       argv: (...args) => [bin, '--root', root, ...args],
     };
   };
-  const candidates = [mk('tsrun', TSRUN, 'tsrun')];
+  const candidates = [mk('tsrun', TSRUN)];
   const skipped = {};
-  if (runcPath) candidates.push(mk('runc', runcPath, 'oci'));
+  if (runcPath) candidates.push(mk('runc', runcPath));
   else skipped.runc = 'runc not installed';
-  if (crunPath) candidates.push(mk('crun', crunPath, 'oci'));
+  if (crunPath) candidates.push(mk('crun', crunPath));
   else skipped.crun = 'crun not installed';
 
   const runtimes = [];
@@ -96,10 +79,9 @@ export function makeFixtures(idPrefix) {
       runtimes.push(rt);
     }
   }
-  const configDifferences = differences(JSON.parse(readFileSync(join(bundles.tsrun.true, 'config.json'), 'utf8')),
-    JSON.parse(readFileSync(join(bundles.oci.true, 'config.json'), 'utf8')));
+  const bundleSource = runcPath ? 'runc spec' : 'tsrun spec';
   return {
-    dir, errlog, rootfs, runtimes, skipped, configDifferences,
+    dir, errlog, rootfs, runtimes, skipped, bundleSource,
     versions: Object.fromEntries(candidates.map((rt) => [rt.name, version(rt)])),
   };
 }
