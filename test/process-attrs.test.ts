@@ -67,7 +67,7 @@ for (const [path, edit, reason] of [
   ['/process/scheduler/runtime', (c: any) => { c.process.scheduler = { policy: 'SCHED_OTHER', runtime: 5 }; }, 'applies only to SCHED_DEADLINE'],
   ['/linux/resources/rdma', (c: any) => { c.linux.resources.rdma = { mlx5_0: { hcaHandles: 3 } }; }, 'tsrun does not implement the rdma cgroup controller'],
   ['/windows', (c: any) => { c.windows = {}; }, 'tsrun runs Linux containers'],
-  ['/mounts/0/uidMappings', (c: any) => { c.mounts[0].uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }]; }, 'tsrun does not make id-mapped mounts'],
+  ['/mounts/0/uidMappings', (c: any) => { c.mounts[0].uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }]; }, 'a mount\'s own id mappings need the "idmap" or "ridmap" option'],
 ] as const) {
   test(`${path} is refused: ${reason}`, async () => {
     const r = await sb.tsrun(['run', '--bundle', sb.bundle(edit as never), uniqueId('refuse')]);
