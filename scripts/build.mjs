@@ -28,7 +28,9 @@ writeFileSync(join(out, 'config-validator.d.mts'),
 const cc = (compiler, args) => execFileSync(compiler, args, { cwd: root, stdio: 'inherit' });
 const warn = ['-Wall', '-Wextra', '-Werror', '-Wno-unused-parameter'];
 cc('gcc', [...warn, '-O2', '-static', '-o', join(out, 'tsrun-nsexec'),
-  'src/ns/nsexec.c', 'src/ns/nsexec-mount.c', 'src/ns/nsexec-process.c', 'src/ns/nsexec-console.c']);
+  'src/ns/nsexec.c', 'src/ns/nsexec-mount.c', 'src/ns/nsexec-process.c', 'src/ns/nsexec-console.c',
+  // libseccomp (libseccomp-dev) compiles linux.seccomp: see nsexec-seccomp.c.
+  'src/ns/nsexec-seccomp.c', '-lseccomp']);
 cc('musl-gcc', [...warn, '-Os', '-static', '-s', '-fno-asynchronous-unwind-tables',
   '-Wl,--gc-sections', '-ffunction-sections', '-fdata-sections',
   '-o', join(out, 'tsrun-init'), 'src/init/tsrun-init.c']);

@@ -8,6 +8,7 @@ import type { Config, Hook, Mount, Process } from './oci-types.ts';
 import { rlimitNumber, rlimitValue } from './rlimits.ts';
 import { MS_BIND, MS_REC, MS_RDONLY, parseMountOptions, rootfsPropagationFlags } from './validate/mount-options.ts';
 import { normalizeSysctlKey, sysctlFile } from './validate/sysctl.ts';
+import { seccompLoadSteps, seccompSteps } from './seccomp.ts';
 import { CLONE_FLAGS } from '../ns/clone-flags.ts';
 import { step, type PlanStep } from '../ns/plan.ts';
 
@@ -107,6 +108,7 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   //    and the init copied into a sealed memfd while the host binary is.
   plan.push(step('listen', [input.stateDir], { what: 'create the start barrier' }));
   if (input.init) plan.push(step('init-memfd', [input.init.path], { what: `load ${input.init.path}` }));
+  plan.push(...seccompSteps(config.linux?.seccomp)); // compiled, and its listener reached, while host paths are
   if (proc.cwd !== '/') plan.push(step('mkdir', [proc.cwd], { what: `create cwd ${JSON.stringify(proc.cwd)}` }));
   plan.push(step(input.noPivot ? 'chroot' : 'pivot', [input.rootfs], { what: `${input.noPivot ? 'chroot' : 'pivot_root'} into ${JSON.stringify(input.rootfs)}` }));
   // A mount's own propagation is set after pivot_root: pivot_root's clean-up
@@ -122,6 +124,7 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   if (proc.terminal) plan.push(ptyStep(config));
   plan.push(...rlimitSteps(proc));
   plan.push(step('umask', [proc.user.umask ?? 0o022]));
+  plan.push(...seccompLoadSteps(config.linux?.seccomp, proc, 'before-identity')); // without no_new_privs: while we hold CAP_SYS_ADMIN
   plan.push(identityStep(proc));
   if (proc.noNewPrivileges) plan.push(step('no-new-privs', [], { what: 'set no_new_privs' }));
   plan.push(step('chdir', [proc.cwd], { what: `change to cwd ${JSON.stringify(proc.cwd)}` }));
@@ -134,6 +137,7 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   const argv = input.init
     ? ['tsrun-init', '-t', String(input.init.graceSeconds), ...(input.init.processGroup ? ['-g'] : []), '--', ...proc.args]
     : proc.args;
+  plan.push(...seccompLoadSteps(config.linux?.seccomp, proc, 'before-exec')); // with no_new_privs: last (see seccomp.ts)
   plan.push(step('exec', [input.init ? '@init' : '@lookup', env.length, ...env, ...argv], { what: `exec ${JSON.stringify(proc.args[0])}` }));
   return plan;
 }

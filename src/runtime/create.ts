@@ -3,7 +3,7 @@
 // undoes what was made (process, cgroup, state directory) and still runs the
 // poststop hooks, so a failed create leaves nothing behind.
 import { renameSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { openCgroup, resourceProblems } from './cgroups/index.ts';
 import type { Cgroup } from './cgroups/types.ts';
 import type { Context } from './context.ts';
@@ -15,6 +15,7 @@ import type { Config, HookKind, Resources } from './oci-types.ts';
 import { OCI_VERSION } from './oci-types.ts';
 import { ALWAYS_ALLOWED_DEVICES } from './default-spec.ts';
 import { helperPath } from './paths.ts';
+import { seccompProcessState } from './seccomp.ts';
 import { waitGone } from './proc-stat.ts';
 import { hookState, liveStartTime, validateId, type StoredState } from './state-store.ts';
 import { NsHelper } from '../ns/helper.ts';
@@ -73,7 +74,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     cgroup.apply(withDefaultDevices(config.linux?.resources));
     for (const w of cgroup.warnings()) ctx.log.warn(`warning: ${w}`);
     // 5. Fork the container's PID 1 into its namespaces and its cgroup (tsrun-nsexec).
-    helper = new NsHelper(plan, { preserveFds: opts.preserveFds });
+    helper = new NsHelper(plan, { preserveFds: opts.preserveFds, onDebug: (line) => ctx.log.debug(line) });
     const moveByPid = cgroup.version === 2;
     if (moveByPid && !opts.monitor) cgroup.addProcess(helper.child.pid ?? 0);
     helper.sendCgroupReady();
@@ -91,11 +92,15 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
       await runHooksIfAny(kind, config.hooks?.[kind], hookState(state, 'creating'), { mode: 'fatal' });
     }
     // 7. Go: the child mounts, runs createContainer hooks, pivots, and waits at the barrier.
-    helper.sendGo(JSON.stringify(hookState(state, 'creating')), JSON.stringify(hookState(state, 'created')));
+    // A seccomp listener gets the fd when the filter is loaded: during create, or at start with no_new_privs (seccomp.ts).
+    const seccomp = config.linux?.seccomp;
+    const notifyState = seccompProcessState(seccomp, pid, hookState(state, config.process?.noNewPrivileges ? 'created' : 'creating'));
+    helper.sendGo(JSON.stringify(hookState(state, 'creating')), JSON.stringify(hookState(state, 'created')), notifyState);
     ctx.log.debug(`create ${id}: go`);
     await helper.expect('ready');
     ctx.log.debug(`create ${id}: ready at the barrier`);
     // 8. Record it: state.json, then the pid file callers wait for.
+    if (seccomp) writeFileSync(join(dir, SECCOMP_FILE), JSON.stringify(seccomp)); // for exec
     ctx.store.save(state);
     if (opts.pidFile) writePidFile(resolve(opts.pidFile), pid);
     return { state, helper, cgroup };
@@ -152,6 +157,9 @@ function undo(ctx: Context, cgroup: Cgroup, state: StoredState | undefined, help
   }
   ctx.store.remove(id);
 }
+
+/** The container's linux.seccomp, kept in its state directory for `exec`. */
+export const SECCOMP_FILE = 'seccomp.json';
 
 export function writePidFile(file: string, pid: number): void {
   const tmp = `${file}.${process.pid}.tmp`;

@@ -7,15 +7,17 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import validateSchema from '../../../build/config-validator.mjs';
 import { loadContainer, requireStatus } from '../container.ts';
 import { positional, stringOption, type Context } from '../context.ts';
-import { selfJoinFiles, writePidFile } from '../create.ts';
+import { SECCOMP_FILE, selfJoinFiles, writePidFile } from '../create.ts';
 import { RuntimeError } from '../errors.ts';
 import { buildExecPlan, JOIN_ORDER } from '../exec-plan.ts';
 import { forwardSignals } from '../forward-signals.ts';
-import type { Process } from '../oci-types.ts';
+import type { Process, Seccomp } from '../oci-types.ts';
+import { seccompProcessState } from '../seccomp.ts';
+import { hookState } from '../state-store.ts';
 import { formatSchemaErrors } from '../validate/schema-errors.ts';
 import { semanticProblems } from '../validate/semantic.ts';
 import { NsHelper } from '../../ns/helper.ts';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 
 export default async function exec(ctx: Context): Promise<number> {
   const id = positional(ctx, 0, 'a container id');
@@ -37,8 +39,9 @@ export default async function exec(ctx: Context): Promise<number> {
   });
   const cgroup = c.cgroup();
   const cgroupTasks = selfJoinFiles(cgroup);
-  const plan = buildExecPlan({ process: proc, namespaces, consoleSocket, monitor: !detach, preserveFds: Number(ctx.options['preserve-fds'] ?? 0), cgroupTasks });
-  const helper = new NsHelper(plan, { preserveFds: Number(ctx.options['preserve-fds'] ?? 0) });
+  const seccomp = containerSeccomp(ctx.store.dir(id));
+  const plan = buildExecPlan({ process: proc, namespaces, consoleSocket, monitor: !detach, preserveFds: Number(ctx.options['preserve-fds'] ?? 0), cgroupTasks, seccomp });
+  const helper = new NsHelper(plan, { preserveFds: Number(ctx.options['preserve-fds'] ?? 0), onDebug: (line) => ctx.log.debug(line) });
   const pid = Number(await helper.expect('pid'));
   if (cgroupTasks.length === 0) {
     try {
@@ -48,7 +51,7 @@ export default async function exec(ctx: Context): Promise<number> {
       throw err;
     }
   }
-  helper.sendGo('', '');
+  helper.sendGo('', '', seccompProcessState(seccomp, pid, hookState(c.state, 'running')));
   const stopForwarding = detach ? () => {} : forwardSignals(pid);
   await helper.expectExec();
   const pidFile = stringOption(ctx, 'pid-file');
@@ -60,6 +63,16 @@ export default async function exec(ctx: Context): Promise<number> {
   const status = await helper.exited();
   stopForwarding();
   return status;
+}
+
+/** The container's linux.seccomp, which confines every process exec'd into it, as under runc. */
+function containerSeccomp(dir: string): Seccomp | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, SECCOMP_FILE), 'utf8')) as Seccomp;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new RuntimeError('ERR_STATE', `container seccomp profile ${join(dir, SECCOMP_FILE)}: ${(err as Error).message}`);
+  }
 }
 
 /** The process to run: --process FILE (validated like config.json's process), or

@@ -1,0 +1,248 @@
+/* The seccomp steps of tsrun-nsexec: linux.seccomp, compiled by libseccomp.
+ *
+ * Two steps, because compiling and loading belong at different moments:
+ *
+ *   seccomp DEFAULT FLAGS ARCHS LISTENER RULE...   (before pivot_root)
+ *     builds the filter with libseccomp and exports it as BPF, so that any
+ *     error in the profile stops `create`, not `start`; connects to the
+ *     notify listener's socket while its host path is reachable.
+ *   seccomp-load                                  (see create-plan.ts for where)
+ *     hands the BPF program to the kernel with seccomp(2) and, when the
+ *     profile uses SCMP_ACT_NOTIFY, sends the listener fd and the container
+ *     process state (runtime-spec config-linux.md) over that socket.
+ *
+ * The program is loaded with seccomp(2) here rather than by seccomp_load():
+ * libseccomp 2.5 cannot set SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, and it
+ * would set no_new_privs itself, which is the config's choice, not ours.
+ *
+ * Arguments, encoded by src/runtime/seccomp.ts: DEFAULT is the libseccomp
+ * action value (SCMP_ACT_ERRNO(1)...), FLAGS the kernel's filter flags or
+ * "default" (SPEC_ALLOW where the kernel has it, as runc does when the
+ * config has no flags), ARCHS libseccomp arch names joined by ",", LISTENER
+ * a path or "". Each RULE is "INDEX ACTION NAME,NAME... [ARG:OP:VALUE:VALUE2]...",
+ * INDEX being the rule's place in linux.seccomp.syscalls, for messages. */
+#define _GNU_SOURCE
+#include "nsexec.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+
+static struct sock_fprog prog;
+static unsigned long filter_flags;
+static int listener_fd = -1;
+
+static int sys_seccomp(unsigned op, unsigned long flags, void *arg) {
+  return (int)syscall(SYS_seccomp, op, flags, arg);
+}
+
+/* A flag the kernel knows fails with EFAULT on a NULL program, one it does
+ * not know with EINVAL. */
+static int kernel_has_flag(unsigned long flag) {
+  return sys_seccomp(SECCOMP_SET_MODE_FILTER, flag, NULL) < 0 && errno == EFAULT;
+}
+
+/* Connects to a unix socket by path; a path too long for sun_path is
+ * reached through /proc/self/fd of its directory. */
+static int connect_unix(const char *path) {
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  int dirfd = -1;
+  if (strlen(path) < sizeof addr.sun_path) {
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
+  } else {
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    if ((dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) return -1;
+    snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dirfd, slash ? slash + 1 : path);
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    int err = errno;
+    close(fd);
+    fd = -1;
+    errno = err;
+  }
+  if (dirfd >= 0) close(dirfd);
+  return fd;
+}
+
+static int add_rule(scmp_filter_ctx ctx, char *rule, int *notify) {
+  char *save = NULL;
+  const char *index = strtok_r(rule, " ", &save);
+  const char *action_text = strtok_r(NULL, " ", &save);
+  char *names = strtok_r(NULL, " ", &save);
+  if (!index || !action_text || !names) fail(EINVAL, "seccomp: malformed rule");
+  uint32_t action = (uint32_t)strtoul(action_text, NULL, 0);
+  if (action == SCMP_ACT_NOTIFY) *notify = 1;
+  struct scmp_arg_cmp args[6];
+  unsigned nargs = 0;
+  for (char *c; (c = strtok_r(NULL, " ", &save)) && nargs < 6; nargs++) {
+    char *end;
+    args[nargs].arg = (unsigned)strtoul(c, &end, 10);
+    args[nargs].op = (enum scmp_compare)strtoul(end + 1, &end, 10);
+    args[nargs].datum_a = strtoull(end + 1, &end, 10);
+    args[nargs].datum_b = strtoull(end + 1, &end, 10);
+  }
+  int n = 0;
+  char *name_save = NULL;
+  for (char *name = strtok_r(names, ",", &name_save); name; name = strtok_r(NULL, ",", &name_save), n++) {
+    int nr = seccomp_syscall_resolve_name(name);
+    if (nr == __NR_SCMP_ERROR) {
+      /* As runc: a name this libseccomp does not know is a syscall this
+       * kernel cannot have been asked for; tsrun --debug shows the line. */
+      dprintf(report_fd, "debug seccomp: syscall %s (/linux/seccomp/syscalls/%s/names/%d) is unknown to libseccomp %u.%u, skipped\n",
+              name, index, n, seccomp_version()->major, seccomp_version()->minor);
+      continue;
+    }
+    int rc = seccomp_rule_add_array(ctx, action, nr, nargs, args);
+    if (rc < 0) fail(-rc, "!/linux/seccomp/syscalls/%s (%s): libseccomp refused the rule: %s", index, name, strerror(-rc));
+  }
+  return 0;
+}
+
+void op_seccomp(const struct step *s) {
+  if (s->argc < 4) fail(EINVAL, "seccomp: missing arguments");
+  uint32_t default_action = (uint32_t)strtoul(s->argv[0], NULL, 0);
+  scmp_filter_ctx ctx = seccomp_init(default_action);
+  if (!ctx) fail(EINVAL, "!/linux/seccomp/defaultAction: libseccomp refused the default action");
+  if (strcmp(s->argv[1], "default")) filter_flags = strtoul(s->argv[1], NULL, 0);
+  else if (kernel_has_flag(SECCOMP_FILTER_FLAG_SPEC_ALLOW)) filter_flags = SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+  char archs[1024], *save = NULL;
+  snprintf(archs, sizeof archs, "%s", s->argv[2]);
+  int i = 0;
+  for (char *a = strtok_r(archs, ",", &save); a; a = strtok_r(NULL, ",", &save), i++) {
+    uint32_t token = seccomp_arch_resolve_name(a);
+    int rc = token ? seccomp_arch_add(ctx, token) : -EINVAL;
+    if (rc < 0 && rc != -EEXIST) fail(-rc, "!/linux/seccomp/architectures/%d: libseccomp cannot add architecture %s: %s", i, a, strerror(-rc));
+  }
+  /* runc's choice: a binary tree for long rule sets (libseccomp <= 2.5.4
+   * misbehaves with it and no rules). */
+  if (s->argc - 4 > 32) seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+  int notify = 0;
+  for (int r = 4; r < s->argc; r++) add_rule(ctx, s->argv[r], &notify);
+  if (notify) filter_flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+  else filter_flags &= ~(unsigned long)SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV; /* it only qualifies a listener */
+
+  int mem = memfd_create("seccomp-bpf", MFD_CLOEXEC);
+  if (mem < 0) fail(errno, "memfd_create");
+  int rc = seccomp_export_bpf(ctx, mem);
+  if (rc < 0) fail(-rc, "!/linux/seccomp: libseccomp cannot generate the filter: %s", strerror(-rc));
+  off_t size = lseek(mem, 0, SEEK_END);
+  prog.len = (unsigned short)(size / (off_t)sizeof(struct sock_filter));
+  prog.filter = malloc((size_t)size);
+  if (!prog.filter || size <= 0 || size / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS || pread(mem, prog.filter, (size_t)size, 0) != size)
+    fail(E2BIG, "!/linux/seccomp: the filter has %lld instructions, the kernel takes at most %d", (long long)(size / (off_t)sizeof(struct sock_filter)), BPF_MAXINSNS);
+  close(mem);
+  seccomp_release(ctx);
+
+  const char *listener = s->argv[3];
+  if (notify && *listener && (listener_fd = connect_unix(listener)) < 0)
+    fail(errno, "!connect to the seccomp listener %s: %s", listener, strerror(errno));
+}
+
+/* exec compiles before fork (the listener's path is out of sight after the
+ * mount namespace join); a parent that stays must not keep the connection
+ * open, or a listener waiting for EOF after the state would never answer. */
+void seccomp_forget_listener(void) {
+  if (listener_fd >= 0) close(listener_fd);
+  listener_fd = -1;
+}
+
+/* Loads the filter; with a listener, sends it the notify fd and STATE, the
+ * container process state JSON tsrun sent with "go", in one sendmsg. */
+void op_seccomp_load(const char *state, size_t state_len) {
+  if (!prog.filter) fail(EINVAL, "seccomp-load before seccomp");
+  int fd = sys_seccomp(SECCOMP_SET_MODE_FILTER, filter_flags, &prog);
+  if (fd < 0) fail(errno, "load the seccomp filter (flags %#lx)", filter_flags);
+  if (!(filter_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)) return;
+  if (listener_fd < 0) {
+    close(fd); /* no listener: a notified syscall fails with ENOSYS */
+    return;
+  }
+  struct iovec iov = {(void *)state, state_len};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  ssize_t n;
+  do n = sendmsg(listener_fd, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) fail(errno, "send the seccomp notify fd to the listener");
+  /* The rest of a long state, if the first call took only part of it. */
+  for (size_t sent = (size_t)n; sent < state_len; sent += (size_t)n) {
+    if ((n = send(listener_fd, state + sent, state_len - sent, MSG_NOSIGNAL)) <= 0) fail(errno, "send the container process state to the seccomp listener");
+  }
+  close(fd);
+  close(listener_fd); /* the spec: one state per connection, then closed */
+  listener_fd = -1;
+}
+
+/* tsrun-nsexec seccomp-features: what `tsrun features` reports, as JSON
+ * checked against this libseccomp and this kernel. */
+int seccomp_features(void) {
+  static const struct { const char *name; uint32_t ret; } actions[] = {
+      {"SCMP_ACT_ALLOW", SECCOMP_RET_ALLOW}, {"SCMP_ACT_ERRNO", SECCOMP_RET_ERRNO},
+      {"SCMP_ACT_KILL", SECCOMP_RET_KILL_THREAD}, {"SCMP_ACT_KILL_PROCESS", SECCOMP_RET_KILL_PROCESS},
+      {"SCMP_ACT_KILL_THREAD", SECCOMP_RET_KILL_THREAD}, {"SCMP_ACT_LOG", SECCOMP_RET_LOG},
+      {"SCMP_ACT_NOTIFY", SECCOMP_RET_USER_NOTIF}, {"SCMP_ACT_TRACE", SECCOMP_RET_TRACE},
+      {"SCMP_ACT_TRAP", SECCOMP_RET_TRAP},
+  };
+  static const char *archs[] = {"SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_LOONGARCH64", "SCMP_ARCH_M68K",
+                                "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL",
+                                "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PARISC", "SCMP_ARCH_PARISC64",
+                                "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_RISCV64",
+                                "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_SH", "SCMP_ARCH_SHEB",
+                                "SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"};
+  static const struct { const char *name; unsigned long flag; } flags[] = {
+      {"SECCOMP_FILTER_FLAG_TSYNC", 0}, /* single-threaded: nothing to synchronise */
+      {"SECCOMP_FILTER_FLAG_LOG", SECCOMP_FILTER_FLAG_LOG},
+      {"SECCOMP_FILTER_FLAG_SPEC_ALLOW", SECCOMP_FILTER_FLAG_SPEC_ALLOW},
+      {"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV | SECCOMP_FILTER_FLAG_NEW_LISTENER},
+  };
+  const char *sep = "";
+  printf("{\"actions\":[");
+  for (size_t i = 0; i < sizeof actions / sizeof *actions; i++) {
+    uint32_t ret = actions[i].ret;
+    if (sys_seccomp(SECCOMP_GET_ACTION_AVAIL, 0, &ret) == 0) printf("%s\"%s\"", sep, actions[i].name), sep = ",";
+  }
+  printf("],\"archs\":[");
+  sep = "";
+  for (size_t i = 0; i < sizeof archs / sizeof *archs; i++) {
+    char name[32];
+    size_t j = 0;
+    for (const char *p = archs[i] + strlen("SCMP_ARCH_"); *p && j < sizeof name - 1; p++) name[j++] = (char)tolower((unsigned char)*p);
+    name[j] = 0;
+    if (seccomp_arch_resolve_name(name)) printf("%s\"%s\"", sep, archs[i]), sep = ",";
+  }
+  printf("],\"supportedFlags\":[");
+  sep = "";
+  for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
+    if (!flags[i].flag || kernel_has_flag(flags[i].flag)) printf("%s\"%s\"", sep, flags[i].name), sep = ",";
+  }
+  const struct scmp_version *v = seccomp_version();
+  printf("],\"libseccomp\":\"%u.%u.%u\"}\n", v->major, v->minor, v->micro);
+  return 0;
+}
