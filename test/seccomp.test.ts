@@ -232,6 +232,7 @@ test('an invalid action, operator, architecture, flag or errno is refused naming
   await refused(rule({ args: [{ index: 6, value: 1, op: 'SCMP_CMP_EQ' }] }), /\/linux\/seccomp\/syscalls\/0\/args\/0\/index: 6 is not a syscall argument/);
   await refused({ defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_Z80'] }, /\/linux\/seccomp\/architectures\/0: must be one of/);
   await refused({ defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_SH'] }, /\/linux\/seccomp\/architectures\/1: "SCMP_ARCH_SH" is not an architecture this tsrun's libseccomp/);
+  await refused({ defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_S390X'] }, /compile the seccomp profile: \/linux\/seccomp\/architectures\/0: s390x has the other byte order/);
   await refused({ defaultAction: 'SCMP_ACT_ALLOW', flags: ['SECCOMP_FILTER_FLAG_FAST'] }, /\/linux\/seccomp\/flags\/0: must be one of/);
   await refused({ defaultAction: 'SCMP_ACT_ALLOW', defaultErrnoRet: 5 }, /\/linux\/seccomp\/defaultErrnoRet: SCMP_ACT_ALLOW returns no errno/);
   await refused(rule({ action: 'SCMP_ACT_KILL', errnoRet: 5 }), /\/linux\/seccomp\/syscalls\/0\/errnoRet: SCMP_ACT_KILL returns no errno/);

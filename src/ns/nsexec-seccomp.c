@@ -129,6 +129,7 @@ void op_seccomp(const struct step *s) {
   for (char *a = strtok_r(archs, ",", &save); a; a = strtok_r(NULL, ",", &save), i++) {
     uint32_t token = seccomp_arch_resolve_name(a);
     int rc = token ? seccomp_arch_add(ctx, token) : -EINVAL;
+    if (rc == -EDOM) fail(EDOM, "!/linux/seccomp/architectures/%d: %s has the other byte order: one filter cannot hold it beside this machine's architecture", i, a);
     if (rc < 0 && rc != -EEXIST) fail(-rc, "!/linux/seccomp/architectures/%d: libseccomp cannot add architecture %s: %s", i, a, strerror(-rc));
   }
   /* runc's choice: a binary tree for long rule sets (libseccomp <= 2.5.4
@@ -228,15 +229,20 @@ int seccomp_features(void) {
     uint32_t ret = actions[i].ret;
     if (sys_seccomp(SECCOMP_GET_ACTION_AVAIL, 0, &ret) == 0) printf("%s\"%s\"", sep, actions[i].name), sep = ",";
   }
+  /* Only the architectures a filter can hold beside the native one: libseccomp
+   * refuses to mix byte orders (EDOM). */
   printf("],\"archs\":[");
   sep = "";
+  scmp_filter_ctx probe = seccomp_init(SCMP_ACT_ALLOW);
   for (size_t i = 0; i < sizeof archs / sizeof *archs; i++) {
     char name[32];
     size_t j = 0;
     for (const char *p = archs[i] + strlen("SCMP_ARCH_"); *p && j < sizeof name - 1; p++) name[j++] = (char)tolower((unsigned char)*p);
     name[j] = 0;
-    if (seccomp_arch_resolve_name(name)) printf("%s\"%s\"", sep, archs[i]), sep = ",";
+    uint32_t token = seccomp_arch_resolve_name(name);
+    if (token && seccomp_arch_add(probe, token) != -EDOM) printf("%s\"%s\"", sep, archs[i]), sep = ",";
   }
+  seccomp_release(probe);
   printf("],\"supportedFlags\":[");
   sep = "";
   for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
