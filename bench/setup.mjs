@@ -64,8 +64,12 @@ export function makeFixtures(idPrefix) {
     writeFileSync(join(b, 'config.json'), JSON.stringify(c, null, 2));
     return b;
   };
+  const seccomp = podmanProfile();
   for (const [flavour, base] of [['tsrun', tsrunSpec], ['oci', ociSpec]]) {
     bundles[flavour] = { true: write(`${flavour}-true`, base, ['/bin/true']), sleep: write(`${flavour}-sleep`, base, ['sleep', '30']) };
+    if (seccomp.profile) {
+      bundles[flavour].seccomp = write(`${flavour}-seccomp`, { ...base, linux: { ...base.linux, seccomp: seccomp.profile } }, ['/bin/true']);
+    }
   }
 
   const mk = (name, bin, flavour) => {
@@ -99,9 +103,36 @@ export function makeFixtures(idPrefix) {
   const configDifferences = differences(JSON.parse(readFileSync(join(bundles.tsrun.true, 'config.json'), 'utf8')),
     JSON.parse(readFileSync(join(bundles.oci.true, 'config.json'), 'utf8')));
   return {
-    dir, errlog, rootfs, runtimes, skipped, configDifferences,
+    dir, errlog, rootfs, runtimes, skipped, configDifferences, seccompSkipped: seccomp.skipped,
     versions: Object.fromEntries(candidates.map((rt) => [rt.name, version(rt)])),
   };
+}
+
+// podman's default seccomp profile as podman puts it in a config.json: its
+// profile file (containers-common) with the rules for podman's default
+// capabilities and this architecture kept, as podman converts it (checked
+// against a config.json captured from `podman run`: the same JSON).
+const PODMAN_PROFILE = '/usr/share/containers/seccomp.json';
+const PODMAN_CAPS = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_NET_BIND_SERVICE', 'CAP_SETFCAP',
+  'CAP_SETGID', 'CAP_SETPCAP', 'CAP_SETUID', 'CAP_SYS_CHROOT'];
+const SCMP_ARCH = { x64: ['SCMP_ARCH_X86_64', 'amd64'], arm64: ['SCMP_ARCH_AARCH64', 'arm64'] };
+
+export function podmanProfile() {
+  if (!existsSync(PODMAN_PROFILE)) return { skipped: `${PODMAN_PROFILE} not installed (package containers-common, with podman)` };
+  const [native, goarch] = SCMP_ARCH[process.arch] ?? [];
+  if (!native) return { skipped: `no podman profile mapping for ${process.arch}` };
+  const src = JSON.parse(readFileSync(PODMAN_PROFILE, 'utf8'));
+  const arch = src.archMap.find((a) => a.architecture === native);
+  const kept = (s) => (s.includes?.caps ?? []).every((c) => PODMAN_CAPS.includes(c))
+    && (!s.includes?.arches?.length || s.includes.arches.includes(goarch))
+    && !(s.excludes?.caps ?? []).some((c) => PODMAN_CAPS.includes(c)) && !(s.excludes?.arches ?? []).includes(goarch);
+  const syscalls = src.syscalls.filter(kept).map((s) => ({
+    names: s.names,
+    action: s.action,
+    ...(s.errnoRet !== undefined ? { errnoRet: s.errnoRet } : {}),
+    ...(s.args?.length ? { args: s.args.map((a) => ({ index: a.index, value: a.value, ...(a.valueTwo ? { valueTwo: a.valueTwo } : {}), op: a.op })) } : {}),
+  }));
+  return { profile: { defaultAction: src.defaultAction, defaultErrnoRet: src.defaultErrnoRet, architectures: [native, ...(arch?.subArchitectures ?? [])], syscalls } };
 }
 
 function version(rt) {

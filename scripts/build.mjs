@@ -13,7 +13,7 @@ import { build } from 'esbuild';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'build');
 mkdirSync(out, { recursive: true });
-for (const cache of ['.compile-cache', '.code-cache']) rmSync(join(out, cache), { recursive: true, force: true });
+for (const cache of ['.compile-cache', '.code-cache', '.seccomp-cache']) rmSync(join(out, cache), { recursive: true, force: true });
 
 // 1. The schema, compiled once here so no verb compiles it at run time.
 const schema = JSON.parse(readFileSync(join(root, 'spec/config.schema.json'), 'utf8'));

@@ -2,7 +2,7 @@
  *
  * Two steps, because compiling and loading belong at different moments:
  *
- *   seccomp DEFAULT FLAGS ARCHS LISTENER RULE...   (before pivot_root)
+ *   seccomp DEFAULT FLAGS ARCHS LISTENER CACHE_DIR RULE...   (before pivot_root)
  *     builds the filter with libseccomp and exports it as BPF, so that any
  *     error in the profile stops `create`, not `start`; connects to the
  *     notify listener's socket while its host path is reachable.
@@ -19,7 +19,8 @@
  * action value (SCMP_ACT_ERRNO(1)...), FLAGS the kernel's filter flags or
  * "default" (SPEC_ALLOW where the kernel has it, as runc does when the
  * config has no flags), ARCHS libseccomp arch names joined by ",", LISTENER
- * a path or "". Each RULE is "INDEX ACTION NAME,NAME... [ARG:OP:VALUE:VALUE2]...",
+ * a path or "", CACHE_DIR where compiled profiles are kept (see cache_load)
+ * or "". Each RULE is "INDEX ACTION NAME,NAME... [ARG:OP:VALUE:VALUE2]...",
  * INDEX being the rule's place in linux.seccomp.syscalls, for messages. */
 #define _GNU_SOURCE
 #include "nsexec.h"
@@ -30,13 +31,18 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
@@ -82,14 +88,27 @@ static int connect_unix(const char *path) {
   return fd;
 }
 
-static int add_rule(scmp_filter_ctx ctx, char *rule, int *notify) {
-  char *save = NULL;
+/* What --debug hears about the compilation (unknown syscall names); kept
+ * with the cached program, so that a cache hit says the same. */
+static char debug_text[8192];
+static size_t debug_len;
+static void debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void debug(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(debug_text + debug_len, sizeof debug_text - debug_len, fmt, ap);
+  va_end(ap);
+  if (n > 0 && debug_len + (size_t)n < sizeof debug_text) debug_len += (size_t)n;
+}
+
+static void add_rule(scmp_filter_ctx ctx, const char *encoded) {
+  char rule[strlen(encoded) + 1], *save = NULL;
+  strcpy(rule, encoded);
   const char *index = strtok_r(rule, " ", &save);
   const char *action_text = strtok_r(NULL, " ", &save);
   char *names = strtok_r(NULL, " ", &save);
   if (!index || !action_text || !names) fail(EINVAL, "seccomp: malformed rule");
   uint32_t action = (uint32_t)strtoul(action_text, NULL, 0);
-  if (action == SCMP_ACT_NOTIFY) *notify = 1;
   struct scmp_arg_cmp args[6];
   unsigned nargs = 0;
   for (char *c; (c = strtok_r(NULL, " ", &save)) && nargs < 6; nargs++) {
@@ -106,23 +125,19 @@ static int add_rule(scmp_filter_ctx ctx, char *rule, int *notify) {
     if (nr == __NR_SCMP_ERROR) {
       /* As runc: a name this libseccomp does not know is a syscall this
        * kernel cannot have been asked for; tsrun --debug shows the line. */
-      dprintf(report_fd, "debug seccomp: syscall %s (/linux/seccomp/syscalls/%s/names/%d) is unknown to libseccomp %u.%u, skipped\n",
-              name, index, n, seccomp_version()->major, seccomp_version()->minor);
+      debug("debug seccomp: syscall %s (/linux/seccomp/syscalls/%s/names/%d) is unknown to libseccomp %u.%u, skipped\n",
+            name, index, n, seccomp_version()->major, seccomp_version()->minor);
       continue;
     }
     int rc = seccomp_rule_add_array(ctx, action, nr, nargs, args);
     if (rc < 0) fail(-rc, "!/linux/seccomp/syscalls/%s (%s): libseccomp refused the rule: %s", index, name, strerror(-rc));
   }
-  return 0;
 }
 
-void op_seccomp(const struct step *s) {
-  if (s->argc < 4) fail(EINVAL, "seccomp: missing arguments");
-  uint32_t default_action = (uint32_t)strtoul(s->argv[0], NULL, 0);
-  scmp_filter_ctx ctx = seccomp_init(default_action);
+/* The profile to BPF, with libseccomp: DEFAULT, ARCHS and the RULEs. */
+static void compile(const struct step *s, int first_rule) {
+  scmp_filter_ctx ctx = seccomp_init((uint32_t)strtoul(s->argv[0], NULL, 0));
   if (!ctx) fail(EINVAL, "!/linux/seccomp/defaultAction: libseccomp refused the default action");
-  if (strcmp(s->argv[1], "default")) filter_flags = strtoul(s->argv[1], NULL, 0);
-  else if (kernel_has_flag(SECCOMP_FILTER_FLAG_SPEC_ALLOW)) filter_flags = SECCOMP_FILTER_FLAG_SPEC_ALLOW;
   char archs[1024], *save = NULL;
   snprintf(archs, sizeof archs, "%s", s->argv[2]);
   int i = 0;
@@ -134,23 +149,131 @@ void op_seccomp(const struct step *s) {
   }
   /* runc's choice: a binary tree for long rule sets (libseccomp <= 2.5.4
    * misbehaves with it and no rules). */
-  if (s->argc - 4 > 32) seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
-  int notify = 0;
-  for (int r = 4; r < s->argc; r++) add_rule(ctx, s->argv[r], &notify);
-  if (notify) filter_flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
-  else filter_flags &= ~(unsigned long)SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV; /* it only qualifies a listener */
-
+  if (s->argc - first_rule > 32) seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+  for (int r = first_rule; r < s->argc; r++) add_rule(ctx, s->argv[r]);
   int mem = memfd_create("seccomp-bpf", MFD_CLOEXEC);
   if (mem < 0) fail(errno, "memfd_create");
   int rc = seccomp_export_bpf(ctx, mem);
   if (rc < 0) fail(-rc, "!/linux/seccomp: libseccomp cannot generate the filter: %s", strerror(-rc));
   off_t size = lseek(mem, 0, SEEK_END);
-  prog.len = (unsigned short)(size / (off_t)sizeof(struct sock_filter));
+  long long insns = (long long)(size / (off_t)sizeof(struct sock_filter));
+  if (size <= 0 || insns > BPF_MAXINSNS) fail(E2BIG, "!/linux/seccomp: the filter has %lld instructions, the kernel takes at most %d", insns, BPF_MAXINSNS);
+  prog.len = (unsigned short)insns;
   prog.filter = malloc((size_t)size);
-  if (!prog.filter || size <= 0 || size / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS || pread(mem, prog.filter, (size_t)size, 0) != size)
-    fail(E2BIG, "!/linux/seccomp: the filter has %lld instructions, the kernel takes at most %d", (long long)(size / (off_t)sizeof(struct sock_filter)), BPF_MAXINSNS);
+  if (!prog.filter || pread(mem, prog.filter, (size_t)size, 0) != size) fail(errno ? errno : ENOMEM, "read the exported filter");
   close(mem);
   seccomp_release(ctx);
+}
+
+/* The cache of compiled profiles: libseccomp takes ~4 ms of CPU for podman's
+ * default profile on one architecture, ~15 ms for its three (x86_64, x86,
+ * x32), on every create; engines send the same profile again and again. A
+ * file per profile in CACHE_DIR (tsrun's build/.seccomp-cache, emptied by
+ * each build, so a new libseccomp or tsrun never reads an old program):
+ *   "tsrun-seccomp-bpf 1 <libseccomp version> <key bytes> <debug bytes> <insns>\n"
+ *   KEY (what the program depends on: DEFAULT, ARCHS, RULEs), DEBUG, BPF.
+ * The name is a hash of KEY, but KEY itself is compared, so a collision only
+ * costs a compilation. Written to an O_TMPFILE and linked in whole, so a
+ * reader, or tsrun killed midway, never sees half a file. Best effort: any
+ * failure means compiling as if there were no cache. */
+static size_t cache_key(const struct step *s, int first_rule, char **out) {
+  size_t len = strlen(s->argv[0]) + strlen(s->argv[2]) + 2;
+  for (int r = first_rule; r < s->argc; r++) len += strlen(s->argv[r]) + 1;
+  char *key = malloc(len + 1), *p = key;
+  p += sprintf(p, "%s\n%s\n", s->argv[0], s->argv[2]);
+  for (int r = first_rule; r < s->argc; r++) p += sprintf(p, "%s\n", s->argv[r]);
+  *out = key;
+  return (size_t)(p - key);
+}
+
+static void cache_path(char *path, size_t size, const char *dir, const char *key, size_t len) {
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
+  snprintf(path, size, "%s/%016llx.bpf", dir, (unsigned long long)h);
+}
+
+static char cache_header[128];
+static int make_header(size_t key_len, size_t dbg_len, unsigned insns) {
+  const struct scmp_version *v = seccomp_version();
+  return snprintf(cache_header, sizeof cache_header, "tsrun-seccomp-bpf 1 %u.%u.%u %zu %zu %u\n", v->major, v->minor, v->micro, key_len, dbg_len, insns);
+}
+
+static int cache_load(const char *path, const char *key, size_t key_len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return 0;
+  struct stat st;
+  char *buf = NULL;
+  int ok = 0;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_size < (1 << 22) && (buf = malloc((size_t)st.st_size + 1)) &&
+      read(fd, buf, (size_t)st.st_size) == st.st_size) {
+    buf[st.st_size] = 0;
+    char *nl = memchr(buf, '\n', (size_t)st.st_size);
+    size_t klen, dlen;
+    unsigned insns;
+    const struct scmp_version *v = seccomp_version();
+    unsigned major, minor, micro;
+    if (nl && sscanf(buf, "tsrun-seccomp-bpf 1 %u.%u.%u %zu %zu %u\n", &major, &minor, &micro, &klen, &dlen, &insns) == 6 &&
+        major == v->major && minor == v->minor && micro == v->micro && klen == key_len && dlen < sizeof debug_text &&
+        insns > 0 && insns <= BPF_MAXINSNS &&
+        (size_t)st.st_size == (size_t)(nl + 1 - buf) + klen + dlen + insns * sizeof(struct sock_filter) &&
+        memcmp(nl + 1, key, klen) == 0) {
+      memcpy(debug_text, nl + 1 + klen, dlen);
+      debug_len = dlen;
+      prog.len = (unsigned short)insns;
+      prog.filter = malloc(insns * sizeof(struct sock_filter));
+      memcpy(prog.filter, nl + 1 + klen + dlen, insns * sizeof(struct sock_filter));
+      ok = 1;
+    }
+  }
+  free(buf);
+  close(fd);
+  return ok;
+}
+
+static void cache_store(const char *dir, const char *path, const char *key, size_t key_len) {
+  if (mkdir(dir, 0700) < 0 && errno != EEXIST) return;
+  int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  int n = make_header(key_len, debug_len, prog.len);
+  struct iovec iov[4] = {{cache_header, (size_t)n}, {(void *)key, key_len}, {debug_text, debug_len}, {prog.filter, prog.len * sizeof(struct sock_filter)}};
+  ssize_t want = (ssize_t)(iov[0].iov_len + iov[1].iov_len + iov[2].iov_len + iov[3].iov_len);
+  if (writev(fd, iov, 4) == want) linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH); /* EEXIST: a concurrent create cached it */
+  close(fd);
+}
+
+static double now_ms(clockid_t clock) {
+  struct timespec ts;
+  clock_gettime(clock, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+void op_seccomp(const struct step *s) {
+  const int first_rule = 5;
+  if (s->argc < first_rule) fail(EINVAL, "seccomp: missing arguments");
+  double started = now_ms(CLOCK_MONOTONIC);
+  if (strcmp(s->argv[1], "default")) filter_flags = strtoul(s->argv[1], NULL, 0);
+  else if (kernel_has_flag(SECCOMP_FILTER_FLAG_SPEC_ALLOW)) filter_flags = SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+  int notify = 0;
+  for (int r = first_rule; r < s->argc; r++) {
+    const char *action = strchr(s->argv[r], ' ');
+    if (action && (uint32_t)strtoul(action + 1, NULL, 0) == SCMP_ACT_NOTIFY) notify = 1;
+  }
+  if (notify) filter_flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+  else filter_flags &= ~(unsigned long)SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV; /* it only qualifies a listener */
+
+  const char *dir = s->argv[4];
+  char *key, path[4096];
+  size_t key_len = cache_key(s, first_rule, &key);
+  cache_path(path, sizeof path, dir, key, key_len);
+  int cached = *dir && cache_load(path, key, key_len);
+  if (!cached) {
+    compile(s, first_rule);
+    if (*dir) cache_store(dir, path, key, key_len);
+  }
+  free(key);
+  write_all(report_fd, debug_text, debug_len);
+  dprintf(report_fd, "debug seccomp: %d rules, %u BPF instructions, %s in %.2f ms\n", s->argc - first_rule, prog.len,
+          cached ? "from the cache" : "compiled by libseccomp", now_ms(CLOCK_MONOTONIC) - started);
 
   const char *listener = s->argv[3];
   if (notify && *listener && (listener_fd = connect_unix(listener)) < 0)

@@ -20,8 +20,9 @@
 //
 // Kept cheap and free of imports: `create` of a config with podman's
 // default profile (~370 syscall names) runs this on its hot path.
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { RuntimeError } from './errors.ts';
+import { BUILD_DIR } from './paths.ts';
 import type { Process, Seccomp } from './oci-types.ts';
 import { step, type PlanStep } from '../ns/plan.ts';
 
@@ -64,6 +65,9 @@ export const SECCOMP_ARCHS: Record<string, string> = {
 };
 
 const SYSCALL_NAME = /^[a-z0-9_]+$/;
+
+/** Compiled profiles, by their content (nsexec-seccomp.c); scripts/build.mjs empties it. */
+export const SECCOMP_CACHE_DIR = join(BUILD_DIR, '.seccomp-cache');
 
 function refuse(path: string, reason: string): never {
   throw new RuntimeError('ERR_CONFIG', `${path}: ${reason}`);
@@ -148,7 +152,7 @@ export function seccompSteps(profile: Seccomp | undefined): PlanStep[] {
     if (!profile.listenerPath) refuse(`${at}/listenerPath`, 'SCMP_ACT_NOTIFY needs a listener: set listenerPath to the unix socket of the seccomp agent');
     listener = resolve(profile.listenerPath);
   }
-  return [step('seccomp', [defaultAction, flags, archs.join(','), listener, ...rules], { what: 'compile the seccomp profile' })];
+  return [step('seccomp', [defaultAction, flags, archs.join(','), listener, SECCOMP_CACHE_DIR, ...rules], { what: 'compile the seccomp profile' })];
 }
 
 /** The `seccomp-load` step, placed by `when` (see the top of this file). */

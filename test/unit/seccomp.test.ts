@@ -7,7 +7,7 @@ import { buildCreatePlan, type PlanInput } from '../../src/runtime/create-plan.t
 import { buildExecPlan } from '../../src/runtime/exec-plan.ts';
 import { defaultSpec } from '../../src/runtime/default-spec.ts';
 import type { Seccomp } from '../../src/runtime/oci-types.ts';
-import { seccompProcessState, seccompSteps } from '../../src/runtime/seccomp.ts';
+import { SECCOMP_CACHE_DIR, seccompProcessState, seccompSteps } from '../../src/runtime/seccomp.ts';
 
 const args = (p: Seccomp): string[] => seccompSteps(p)[0]!.args;
 
@@ -31,7 +31,7 @@ test('actions are libseccomp values; ERRNO and TRACE carry errnoRet, EPERM by de
   });
   assert.is(a[0], String(0x50000 | 38));
   assert.is(a[1], 'default', 'no flags: SPEC_ALLOW where the kernel has it, as runc');
-  assert.equal(a.slice(4), [
+  assert.equal(a.slice(5), [
     `0 ${0x7fff0000} read,write`,
     `1 ${0x50001} mkdir`,
     `2 ${0x7ff00007} rmdir`,
@@ -44,7 +44,7 @@ test('actions are libseccomp values; ERRNO and TRACE carry errnoRet, EPERM by de
 
 test('a rule doing what the default does is left out, as runc does', () => {
   const a = args({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW' }, { names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] });
-  assert.equal(a.slice(4), [`1 ${0x50001} mkdir`]);
+  assert.equal(a.slice(5), [`1 ${0x50001} mkdir`]);
 });
 
 test('conditions: one rule when on distinct arguments, one rule each when two share an argument', () => {
@@ -55,7 +55,7 @@ test('conditions: one rule when on distinct arguments, one rule each when two sh
       { names: ['clone'], action: 'SCMP_ACT_ERRNO', args: [{ index: 0, value: 1, op: 'SCMP_CMP_GT' }, { index: 0, value: 9, op: 'SCMP_CMP_LT' }] },
     ],
   });
-  assert.equal(a.slice(4), [`0 ${0x50001} personality 0:4:8:0 1:7:3:1`, `1 ${0x50001} clone 0:6:1:0`, `1 ${0x50001} clone 0:2:9:0`]);
+  assert.equal(a.slice(5), [`0 ${0x50001} personality 0:4:8:0 1:7:3:1`, `1 ${0x50001} clone 0:6:1:0`, `1 ${0x50001} clone 0:2:9:0`]);
 });
 
 test('flags, architectures and the listener', () => {
@@ -66,7 +66,7 @@ test('flags, architectures and the listener', () => {
     listenerPath: '/run/agent.sock',
     syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }],
   });
-  assert.equal(a.slice(0, 4), [String(0x7fff0000), String(2 | 32), 'x86_64,x86,x32', '/run/agent.sock']);
+  assert.equal(a.slice(0, 5), [String(0x7fff0000), String(2 | 32), 'x86_64,x86,x32', '/run/agent.sock', SECCOMP_CACHE_DIR]);
   assert.equal(args({ defaultAction: 'SCMP_ACT_ALLOW', flags: [] })[1], '0', 'an empty list is no flags');
   assert.is(args({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/agent.sock' })[3], '', 'no NOTIFY rule: no listener');
 });
