@@ -80,10 +80,18 @@ test('the default action applies to what no rule names; SCMP_ACT_KILL_PROCESS en
   assert.is.not(r.exitCode, 0, 'with everything denied, exec itself fails');
 });
 
-test('the container runs its program under the filter even when the default is SCMP_ACT_LOG, TRAP on a rule kills with SIGSYS', async () => {
-  const log = await runWith({ defaultAction: 'SCMP_ACT_LOG', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_TRAP' }], flags: ['SECCOMP_FILTER_FLAG_LOG'] }, 'echo up; mkdir /tmp/a');
-  assert.is(log.stdout, 'up');
-  assert.is(log.exitCode, 128 + 31);
+test('every other action: TRAP and KILL (a thread) end the caller with SIGSYS, TRACE without a tracer is ENOSYS, LOG lets the call through', async () => {
+  const deny = (action: string): Seccomp => ({ defaultAction: 'SCMP_ACT_LOG', flags: ['SECCOMP_FILTER_FLAG_LOG'], syscalls: [{ names: ['mkdir', 'mkdirat'], action }] });
+  for (const action of ['SCMP_ACT_TRAP', 'SCMP_ACT_KILL', 'SCMP_ACT_KILL_THREAD']) {
+    const r = await runWith(deny(action), 'echo up; exec mkdir /tmp/a');
+    assert.is(r.stdout, 'up', action);
+    assert.is(r.exitCode, 128 + 31, `${action}: SIGSYS`);
+  }
+  const trace = await runWith(deny('SCMP_ACT_TRACE'), 'mkdir /tmp/a');
+  assert.is(trace.exitCode, 1);
+  assert.match(trace.stderr, /Function not implemented/, 'no tracer attached: the kernel fails the call with ENOSYS');
+  const logged = await runWith(deny('SCMP_ACT_LOG'), 'mkdir /tmp/a && echo made');
+  assert.is(logged.stdout, 'made');
 });
 
 test('a syscall name libseccomp does not know is skipped, with a --debug line naming its JSON path', async () => {
@@ -143,6 +151,7 @@ for (const nnp of [true, false]) {
         listenerPath: a.socket,
         listenerMetadata: 'answer=mkdir',
         syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }],
+        ...(nnp ? { flags: ['SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'] } : {}),
       };
       const r = await runWith(profile, 'mkdir /tmp/a && echo mkdir said yes; test -d /tmp/a || echo but made nothing', (c) => { c.process!.noNewPrivileges = nnp; });
       assert.is(r.exitCode, 0, r.stderr);
