@@ -15,7 +15,7 @@ import type { Config, HookKind, Resources } from './oci-types.ts';
 import { OCI_VERSION } from './oci-types.ts';
 import { ALWAYS_ALLOWED_DEVICES } from './default-spec.ts';
 import { helperPath } from './paths.ts';
-import { seccompProcessState } from './seccomp.ts';
+import { seccompProcessState, stringifyProfile } from './seccomp.ts';
 import { waitGone } from './proc-stat.ts';
 import { hookState, liveStartTime, validateId, type StoredState } from './state-store.ts';
 import { NsHelper } from '../ns/helper.ts';
@@ -100,7 +100,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     await helper.expect('ready');
     ctx.log.debug(`create ${id}: ready at the barrier`);
     // 8. Record it: state.json, then the pid file callers wait for.
-    if (seccomp) writeFileSync(join(dir, SECCOMP_FILE), JSON.stringify(seccomp)); // for exec
+    if (seccomp) writeFileSync(join(dir, SECCOMP_FILE), stringifyProfile(seccomp)); // for exec
     ctx.store.save(state);
     if (opts.pidFile) writePidFile(resolve(opts.pidFile), pid);
     return { state, helper, cgroup };

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import validateSchema from '../../build/config-validator.mjs';
 import { RuntimeError, fromSystemError } from './errors.ts';
 import type { Config } from './oci-types.ts';
+import { withExactValues } from './seccomp.ts';
 import { formatSchemaErrors } from './validate/schema-errors.ts';
 import { rootfsPath, validateSemantics } from './validate/semantic.ts';
 import { namespaceFacts, validateSysctls } from './validate/sysctl.ts';
@@ -37,6 +38,7 @@ export function loadConfig(bundleDir: string): LoadedConfig {
     throw new RuntimeError('ERR_CONFIG', `${file}: ${lines.join('; ')}`, { path: file });
   }
   const cfg = config as Config;
+  if (cfg.linux?.seccomp) cfg.linux.seccomp = withExactValues<Config>(cfg.linux.seccomp, text, (c) => c.linux?.seccomp);
   validateSemantics(cfg, bundle);
   if (!cfg.process) throw new RuntimeError('ERR_CONFIG', `${file}: /process: is required to create a container`, { path: file });
   if (!cfg.linux?.namespaces?.some((ns) => ns.type === 'mount')) {

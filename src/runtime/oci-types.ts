@@ -173,7 +173,8 @@ export interface SeccompSyscall {
   names: string[];
   action: string;
   errnoRet?: number;
-  args?: { index: number; value: number; valueTwo?: number; op: string }[];
+  /** value and valueTwo are uint64: a bigint where JSON's number would round (seccomp.ts, withExactValues). */
+  args?: { index: number; value: number | bigint; valueTwo?: number | bigint; op: string }[];
 }
 
 export interface Config {

@@ -85,12 +85,33 @@ function actionValue(action: string, errnoRet: number | undefined, at: string, e
   return (base | errno) >>> 0;
 }
 
-function exact(value: number | undefined, at: string): string {
+const UINT64_MAX = 0xffffffffffffffffn;
+
+function exact(value: number | bigint | undefined, at: string): string {
   if (value === undefined) return '0';
-  if (!Number.isSafeInteger(value) || value < 0) {
-    refuse(at, `${value} is not an integer tsrun reads exactly from JSON (0 to 2^53-1)`);
+  if (typeof value === 'bigint' ? value < 0n || value > UINT64_MAX : !Number.isSafeInteger(value) || value < 0) {
+    refuse(at, `${value} is not a 64-bit unsigned integer`);
   }
   return String(value);
+}
+
+const unsafe = (v: number | bigint | undefined): boolean => typeof v === 'number' && !Number.isSafeInteger(v);
+
+/** JSON.parse rounds integers above 2^53 (a uint64 argument value may be up to
+ *  2^64-1): when the profile has one, `text` is parsed again with each such
+ *  number read exactly from its source digits, as a bigint. Rare, so the
+ *  common path pays one scan of the rules. */
+export function withExactValues<T>(profile: Seccomp | undefined, text: string, pick: (parsed: T) => Seccomp | undefined): Seccomp | undefined {
+  if (!profile?.syscalls?.some((c) => c.args?.some((a) => unsafe(a.value) || unsafe(a.valueTwo)))) return profile;
+  const reviver = (_key: string, v: unknown, context?: { source?: string }): unknown =>
+    (typeof v === 'number' && !Number.isSafeInteger(v) && context?.source && /^\d+$/.test(context.source) ? BigInt(context.source) : v);
+  return pick(JSON.parse(text, reviver as (key: string, value: unknown) => unknown) as T);
+}
+
+/** The profile as JSON, bigints as their exact digits (for `exec`, see create.ts). */
+export function stringifyProfile(profile: Seccomp): string {
+  const raw = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON;
+  return JSON.stringify(profile, (_key, v: unknown) => (typeof v === 'bigint' ? raw(String(v)) : v));
 }
 
 /** The `seccomp` step: the profile, checked and compiled to the helper's arguments. */

@@ -7,7 +7,7 @@ import { buildCreatePlan, type PlanInput } from '../../src/runtime/create-plan.t
 import { buildExecPlan } from '../../src/runtime/exec-plan.ts';
 import { defaultSpec } from '../../src/runtime/default-spec.ts';
 import type { Seccomp } from '../../src/runtime/oci-types.ts';
-import { SECCOMP_CACHE_DIR, seccompProcessState, seccompSteps } from '../../src/runtime/seccomp.ts';
+import { SECCOMP_CACHE_DIR, seccompProcessState, seccompSteps, stringifyProfile, withExactValues } from '../../src/runtime/seccomp.ts';
 
 const args = (p: Seccomp): string[] => seccompSteps(p)[0]!.args;
 
@@ -71,12 +71,27 @@ test('flags, architectures and the listener', () => {
   assert.is(args({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/agent.sock' })[3], '', 'no NOTIFY rule: no listener');
 });
 
+test('uint64 values above 2^53 are read exactly from the JSON text, and kept exactly for exec', () => {
+  const text = '{"linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_ERRNO",'
+    + '"args":[{"index":0,"value":18446744073709551615,"valueTwo":18446744069414584320,"op":"SCMP_CMP_MASKED_EQ"},{"index":1,"value":7,"op":"SCMP_CMP_EQ"}]}]}}}';
+  const lossy = JSON.parse(text).linux.seccomp as Seccomp;
+  const exactProfile = withExactValues<{ linux: { seccomp: Seccomp } }>(lossy, text, (c) => c.linux.seccomp)!;
+  assert.equal(args(exactProfile).slice(5), [`0 ${0x50001} x 0:7:18446744073709551615:18446744069414584320 1:4:7:0`]);
+  const stored = stringifyProfile(exactProfile);
+  assert.match(stored, '"value":18446744073709551615');
+  assert.equal(args(withExactValues<Seccomp>(JSON.parse(stored), stored, (p) => p)!), args(exactProfile));
+  const plain: Seccomp = { defaultAction: 'SCMP_ACT_ALLOW' };
+  assert.is(withExactValues(plain, '{}', () => undefined), plain, 'nothing to re-read: the same object');
+  const over = '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":18446744073709551616,"op":"SCMP_CMP_EQ"}]}]}';
+  assert.throws(() => seccompSteps(withExactValues<Seccomp>(JSON.parse(over), over, (p) => p)), /args\/0\/value: 18446744073709551616 is not a 64-bit unsigned integer/);
+});
+
 test('refusals name the JSON path', () => {
   const bad = (p: unknown, re: RegExp) => assert.throws(() => seccompSteps(p as Seccomp), re);
   bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['x'], action: 'SCMP_ACT_ERRNO', errnoRet: 70000 }] }, /\/linux\/seccomp\/syscalls\/0\/errnoRet: 70000 does not fit/);
   assert.not.throws(() => seccompSteps({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['x'], action: 'SCMP_ACT_NOTIFY' }], listenerPath: '/a' }));
   bad({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/a', syscalls: [{ names: ['read', 'sendmsg'], action: 'SCMP_ACT_NOTIFY' }] }, /\/linux\/seccomp\/syscalls\/0\/names\/1: SCMP_ACT_NOTIFY cannot apply to sendmsg/);
-  bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['x'], action: 'SCMP_ACT_ERRNO', args: [{ index: 0, value: 2 ** 64, op: 'SCMP_CMP_EQ' }] }] }, /args\/0\/value/);
+  bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['x'], action: 'SCMP_ACT_ERRNO', args: [{ index: 0, value: 2 ** 64, op: 'SCMP_CMP_EQ' }] }] }, /args\/0\/value: .* is not a 64-bit unsigned integer/);
   bad({ defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_LOONGARCH64'] }, /\/linux\/seccomp\/architectures\/0/);
 });
 

@@ -12,7 +12,7 @@ import { RuntimeError } from '../errors.ts';
 import { buildExecPlan, JOIN_ORDER } from '../exec-plan.ts';
 import { forwardSignals } from '../forward-signals.ts';
 import type { Process, Seccomp } from '../oci-types.ts';
-import { seccompProcessState } from '../seccomp.ts';
+import { seccompProcessState, withExactValues } from '../seccomp.ts';
 import { hookState } from '../state-store.ts';
 import { formatSchemaErrors } from '../validate/schema-errors.ts';
 import { semanticProblems } from '../validate/semantic.ts';
@@ -68,7 +68,8 @@ export default async function exec(ctx: Context): Promise<number> {
 /** The container's linux.seccomp, which confines every process exec'd into it, as under runc. */
 function containerSeccomp(dir: string): Seccomp | undefined {
   try {
-    return JSON.parse(readFileSync(join(dir, SECCOMP_FILE), 'utf8')) as Seccomp;
+    const text = readFileSync(join(dir, SECCOMP_FILE), 'utf8');
+    return withExactValues<Seccomp>(JSON.parse(text) as Seccomp, text, (p) => p);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new RuntimeError('ERR_STATE', `container seccomp profile ${join(dir, SECCOMP_FILE)}: ${(err as Error).message}`);
