@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { leftovers, PROJECT, sandbox, uniqueId, waitFor } from './lib/tsrun.ts';
@@ -113,6 +113,32 @@ test('a syscall name libseccomp does not know is skipped, with a --debug line na
   const r = await runWith(profile, 'mkdir /tmp/a', undefined, ['--debug']);
   assert.is(r.exitCode, 1);
   assert.match(r.stderr, /seccomp: syscall no_such_syscall \(\/linux\/seccomp\/syscalls\/0\/names\/2\) is unknown to libseccomp/);
+});
+
+test('a compiled profile is cached by content: the second create reads it, a damaged cache file is compiled again', async () => {
+  const errno = 100 + Math.floor(Math.random() * 3000); // a profile no other test has made
+  const profile = denyMkdir({}, errno);
+  const runs: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const r = await runWith(profile, 'mkdir /tmp/a', undefined, ['--debug']);
+    assert.is(r.exitCode, 1);
+    runs.push(r.stderr);
+  }
+  assert.match(runs[0]!, /seccomp: 1 rules, \d+ BPF instructions, compiled by libseccomp/);
+  assert.match(runs[1]!, /seccomp: 1 rules, \d+ BPF instructions, from the cache/);
+  const dir = join(PROJECT, 'build/.seccomp-cache');
+  const mine = readdirSync(dir).map((f) => join(dir, f)).filter((f) => readFileSync(f, 'latin1').includes(`${0x50000 | errno} mkdir,mkdirat`));
+  assert.is(mine.length, 1, 'one file for the profile');
+  const bytes = readFileSync(mine[0]!);
+  const keyStart = bytes.indexOf(10) + 1;
+  bytes[keyStart] = bytes[keyStart] === 0x31 ? 0x32 : 0x31; // the default action's first digit: another profile's key
+  writeFileSync(mine[0]!, bytes);
+  const again = await runWith(profile, 'mkdir /tmp/a', undefined, ['--debug']);
+  assert.is(again.exitCode, 1);
+  assert.match(again.stderr, /compiled by libseccomp/, 'a file whose key is not the profile\'s is not used');
+  const replaced = await runWith(profile, 'mkdir /tmp/a', undefined, ['--debug']);
+  assert.match(replaced.stderr, /from the cache/, 'and it was replaced');
+  rmSync(mine[0]!, { force: true });
 });
 
 test('tsrun exec is confined by the container\'s profile, with and without no_new_privs', async () => {

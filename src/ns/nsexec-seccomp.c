@@ -172,8 +172,8 @@ static void compile(const struct step *s, int first_rule) {
  * each build, so a new libseccomp or tsrun never reads an old program):
  *   "tsrun-seccomp-bpf 1 <libseccomp version> <key bytes> <debug bytes> <insns>\n"
  *   KEY (what the program depends on: DEFAULT, ARCHS, RULEs), DEBUG, BPF.
- * The name is a hash of KEY, but KEY itself is compared, so a collision only
- * costs a compilation. Written to an O_TMPFILE and linked in whole, so a
+ * The name is a hash of KEY, but KEY itself is compared, so a collision or a
+ * damaged file only costs a compilation (and the file is replaced). Written to an O_TMPFILE and linked in whole, so a
  * reader, or tsrun killed midway, never sees half a file. Best effort: any
  * failure means compiling as if there were no cache. */
 static size_t cache_key(const struct step *s, int first_rule, char **out) {
@@ -198,12 +198,13 @@ static int make_header(size_t key_len, size_t dbg_len, unsigned insns) {
   return snprintf(cache_header, sizeof cache_header, "tsrun-seccomp-bpf 1 %u.%u.%u %zu %zu %u\n", v->major, v->minor, v->micro, key_len, dbg_len, insns);
 }
 
+/* 1: PROG is the cached program; 0: none; -1: a file that is not this profile's. */
 static int cache_load(const char *path, const char *key, size_t key_len) {
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return 0;
   struct stat st;
   char *buf = NULL;
-  int ok = 0;
+  int ok = -1;
   if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_size < (1 << 22) && (buf = malloc((size_t)st.st_size + 1)) &&
       read(fd, buf, (size_t)st.st_size) == st.st_size) {
     buf[st.st_size] = 0;
@@ -265,15 +266,16 @@ void op_seccomp(const struct step *s) {
   char *key, path[4096];
   size_t key_len = cache_key(s, first_rule, &key);
   cache_path(path, sizeof path, dir, key, key_len);
-  int cached = *dir && cache_load(path, key, key_len);
-  if (!cached) {
+  int cached = *dir ? cache_load(path, key, key_len) : 0;
+  if (cached != 1) {
     compile(s, first_rule);
+    if (cached == -1) unlink(path); /* damaged, or another profile with the same hash: this one takes its place */
     if (*dir) cache_store(dir, path, key, key_len);
   }
   free(key);
   write_all(report_fd, debug_text, debug_len);
   dprintf(report_fd, "debug seccomp: %d rules, %u BPF instructions, %s in %.2f ms\n", s->argc - first_rule, prog.len,
-          cached ? "from the cache" : "compiled by libseccomp", now_ms(CLOCK_MONOTONIC) - started);
+          cached == 1 ? "from the cache" : "compiled by libseccomp", now_ms(CLOCK_MONOTONIC) - started);
 
   const char *listener = s->argv[3];
   if (notify && *listener && (listener_fd = connect_unix(listener)) < 0)
