@@ -18,8 +18,9 @@
 // container's PID 1, is confined like the program it starts (a process of
 // the container may ptrace PID 1, so an unconfined PID 1 would be a way out).
 //
-// Kept cheap and free of imports: `create` of a config with podman's
-// default profile (~370 syscall names) runs this on its hot path.
+// Kept cheap, with no heavy imports: `create` of a config with podman's
+// default profile (~440 syscall names in 22 rules) runs this on its hot path
+// (~0.1 ms); libseccomp's compilation is cached (nsexec-seccomp.c).
 import { join, resolve } from 'node:path';
 import { RuntimeError } from './errors.ts';
 import { BUILD_DIR } from './paths.ts';
