@@ -230,3 +230,31 @@ export function sequentialRuns(b, count) {
 export function runningInits(b) {
   return [...b.pids].filter((p) => !isStopped(p));
 }
+
+/** `create` of /bin/true without and with podman's default seccomp profile
+ *  (~400 syscall names), interleaved per runtime and round: what compiling and
+ *  loading the profile adds to create. Skipped where the profile is missing. */
+export function seccompCreate(b, samples) {
+  const { runtimes, seccompSkipped } = b.fx;
+  if (seccompSkipped) return { skipped: seccompSkipped };
+  const times = Object.fromEntries(runtimes.map((rt) => [rt.name, { plain: [], profile: [] }]));
+  for (let round = -1; round < samples; round++) {
+    for (const rt of runtimes) {
+      for (const kind of ['plain', 'profile']) {
+        const ms = b.sample(rt, `sc${kind}`, (id) => {
+          const t = b.run(rt, 'create', '--bundle', kind === 'plain' ? rt.bundles.true : rt.bundles.seccomp, id);
+          b.run(rt, 'delete', '--force', id);
+          return t;
+        });
+        if (round >= 0 && ms !== undefined) times[rt.name][kind].push(ms);
+      }
+    }
+  }
+  const res = Object.fromEntries(Object.entries(times).map(([name, t]) => {
+    const plain = summary(t.plain);
+    const profile = summary(t.profile);
+    return [name, { plain, profile, extraMs: round(profile.median - plain.median, 2) }];
+  }));
+  process.stderr.write(`bench: create + podman's seccomp profile: ${runtimes.map((rt) => `${rt.name} +${res[rt.name].extraMs} ms`).join(', ')}\n`);
+  return { samples, profile: 'podman default (/usr/share/containers/seccomp.json as podman converts it)', runtimes: res };
+}

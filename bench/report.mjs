@@ -25,6 +25,8 @@ export function evaluateTargets(r) {
     const v = r.perVerb?.verbs?.[verb]?.tsrun?.median;
     t.push(target(`${verb} (tsrun median)`, v, '<=', floor + VERB_BUDGET_MS[verb], 'ms', { rule: `node floor + ${VERB_BUDGET_MS[verb]} ms` }));
   }
+  const sc = r.seccomp?.runtimes?.tsrun;
+  t.push(target('create: podman\'s seccomp profile adds (tsrun median)', sc?.extraMs, '<=', 5, 'ms', r.seccomp?.skipped ? { note: r.seccomp.skipped } : {}));
   const life = r.lifecycle?.createStartWaitDelete;
   t.push(target('lifecycle tsrun / runc', life?.tsrun?.median / life?.runc?.median, '<=', 2.5, '×'));
   const conc = r.throughput?.concurrent?.runtimes;
@@ -74,6 +76,15 @@ export function formatReport(r) {
       [label, ...rts.map((n) => f(r.lifecycle[k][n]?.median)), `${f(r.lifecycle[k].tsrun?.median / r.lifecycle[k].runc?.median, 2)}×`]),
     ['  phases: create/start/wait/delete', ...rts.map(ph), ''],
   ]));
+  if (r.seccomp?.skipped) out.push('', `create with podman's seccomp profile: skipped: ${r.seccomp.skipped}`);
+  else if (r.seccomp) {
+    out.push('', `create of /bin/true without and with podman's default seccomp profile: median ms of ${r.seccomp.samples} interleaved samples`);
+    out.push(table(['', ...rts], [
+      ['create', ...rts.map((n) => f(r.seccomp.runtimes[n]?.plain?.median))],
+      ['create + profile', ...rts.map((n) => f(r.seccomp.runtimes[n]?.profile?.median))],
+      ['the profile adds', ...rts.map((n) => `+${f(r.seccomp.runtimes[n]?.extraMs)}`)],
+    ]));
+  }
   const c = r.throughput.concurrent;
   out.push('', `Throughput: ${c.containers} containers created+started at once (median of ${c.rounds} rounds); ${r.throughput.sequential.runs} sequential runs`);
   out.push(table(['', ...rts], [

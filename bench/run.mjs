@@ -18,7 +18,7 @@ import { measureContainerd } from './containerd.mjs';
 import { measureInitFootprint } from './init-footprint.mjs';
 import { leftovers, removeStrayCgroupDirs } from './lib.mjs';
 import { runNetlat } from './netlat.mjs';
-import { Bench, lifecycle, perVerb, runningInits, sequentialRuns, throughput } from './parts.mjs';
+import { Bench, lifecycle, perVerb, runningInits, seccompCreate, sequentialRuns, throughput } from './parts.mjs';
 import { charts, evaluateTargets, formatReport } from './report.mjs';
 import { makeFixtures, PROJECT, removeFixtures } from './setup.mjs';
 
@@ -55,6 +55,7 @@ async function measureRuntimes(size, idPrefix) {
       meta: { tmpDir: fx.dir, runtimes: fx.runtimes.map((rt) => rt.name), skipped: fx.skipped, versions: fx.versions, bundleSource: fx.bundleSource },
       perVerb: perVerb(b, size.verbSamples),
       lifecycle: lifecycle(b, size.lifecycleSamples),
+      seccomp: seccompCreate(b, size.verbSamples),
       throughput: {
         concurrent: await throughput(b, size.concurrent, size.concurrentRounds),
         sequential: sequentialRuns(b, size.sequential),

@@ -39,9 +39,10 @@ export function makeFixtures(idPrefix) {
   const crunPath = which('crun');
   const spec = runcPath ? specOf([runcPath]) : specOf([TSRUN]);
 
-  const write = (name, args) => {
+  const write = (name, args, edit = () => {}) => {
     const c = structuredClone(spec);
     c.process.args = args;
+    edit(c);
     c.process.terminal = false;
     c.root = { path: rootfs, readonly: true };
     const b = join(dir, 'bundles', name);
@@ -50,6 +51,9 @@ export function makeFixtures(idPrefix) {
     return b;
   };
   const bundles = { true: write('true', ['/bin/true']), sleep: write('sleep', ['sleep', '30']) };
+  // The same bundle with podman's default seccomp profile added: what a profile costs create.
+  const seccomp = podmanProfile();
+  if (seccomp.profile) bundles.seccomp = write('seccomp', ['/bin/true'], (c) => { c.linux.seccomp = seccomp.profile; });
 
   const mk = (name, bin) => {
     const root = join(dir, 'roots', name);
@@ -81,9 +85,36 @@ export function makeFixtures(idPrefix) {
   }
   const bundleSource = runcPath ? 'runc spec' : 'tsrun spec';
   return {
-    dir, errlog, rootfs, runtimes, skipped, bundleSource,
+    dir, errlog, rootfs, runtimes, skipped, bundleSource, seccompSkipped: seccomp.skipped,
     versions: Object.fromEntries(candidates.map((rt) => [rt.name, version(rt)])),
   };
+}
+
+// podman's default seccomp profile as podman puts it in a config.json: its
+// profile file (containers-common) with the rules for podman's default
+// capabilities and this architecture kept, as podman converts it (checked
+// against a config.json captured from `podman run`: the same JSON).
+const PODMAN_PROFILE = '/usr/share/containers/seccomp.json';
+const PODMAN_CAPS = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_NET_BIND_SERVICE', 'CAP_SETFCAP',
+  'CAP_SETGID', 'CAP_SETPCAP', 'CAP_SETUID', 'CAP_SYS_CHROOT'];
+const SCMP_ARCH = { x64: ['SCMP_ARCH_X86_64', 'amd64'], arm64: ['SCMP_ARCH_AARCH64', 'arm64'] };
+
+export function podmanProfile() {
+  if (!existsSync(PODMAN_PROFILE)) return { skipped: `${PODMAN_PROFILE} not installed (package containers-common, with podman)` };
+  const [native, goarch] = SCMP_ARCH[process.arch] ?? [];
+  if (!native) return { skipped: `no podman profile mapping for ${process.arch}` };
+  const src = JSON.parse(readFileSync(PODMAN_PROFILE, 'utf8'));
+  const arch = src.archMap.find((a) => a.architecture === native);
+  const kept = (s) => (s.includes?.caps ?? []).every((c) => PODMAN_CAPS.includes(c))
+    && (!s.includes?.arches?.length || s.includes.arches.includes(goarch))
+    && !(s.excludes?.caps ?? []).some((c) => PODMAN_CAPS.includes(c)) && !(s.excludes?.arches ?? []).includes(goarch);
+  const syscalls = src.syscalls.filter(kept).map((s) => ({
+    names: s.names,
+    action: s.action,
+    ...(s.errnoRet !== undefined ? { errnoRet: s.errnoRet } : {}),
+    ...(s.args?.length ? { args: s.args.map((a) => ({ index: a.index, value: a.value, ...(a.valueTwo ? { valueTwo: a.valueTwo } : {}), op: a.op })) } : {}),
+  }));
+  return { profile: { defaultAction: src.defaultAction, defaultErrnoRet: src.defaultErrnoRet, architectures: [native, ...(arch?.subArchitectures ?? [])], syscalls } };
 }
 
 function version(rt) {

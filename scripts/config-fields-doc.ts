@@ -9,7 +9,6 @@ const lines = [
   'A refused field stops `create`, `run` and `exec --process` with an error naming its JSON path and the reason,',
   'for example `/process/apparmorProfile: AppArmor is not enabled on this host`; nothing is left behind.',
   'A path covers the fields under it unless they have a line of their own; `*` is an array item or a map value.',
-  '"pending" fields are applied by work merged separately (user namespace id maps, seccomp).',
   '',
   'Generated from `src/runtime/validate/fields.ts` by `scripts/config-fields-doc.ts`;',
   '`test/unit/config-fields.test.ts` checks the table against the schema and the code.',

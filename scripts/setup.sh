@@ -6,7 +6,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then echo "setup: run as root (tsrun creates namespaces, mounts and cgroups)" >&2; exit 1; fi
-packages="busybox-static musl-tools gcc libc6-dev iproute2 iptables util-linux procps runc crun tini dumb-init catatonit iperf3 sockperf hyperfine containerd podman conmon e2fsprogs xfsprogs chromium uidmap"
+packages="busybox-static musl-tools gcc libc6-dev libseccomp-dev iproute2 iptables util-linux procps runc crun tini dumb-init catatonit iperf3 sockperf hyperfine containerd podman conmon e2fsprogs xfsprogs chromium uidmap"
 missing=""
 for p in $packages; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -38,6 +38,12 @@ test('quick bench: every section has numbers, nothing leaked', () => {
   for (const part of ['createStartWaitDelete', 'run']) {
     for (const rt of rts) assert.ok(isNum(r.lifecycle[part][rt]?.median), `lifecycle ${part} ${rt}`);
   }
+  if (!r.seccomp.skipped) {
+    for (const rt of rts) {
+      const sc = r.seccomp.runtimes[rt];
+      assert.ok(isNum(sc.plain.median) && isNum(sc.profile.median) && isNum(sc.extraMs), `seccomp create ${rt}`);
+    }
+  }
   for (const rt of rts) {
     const c = r.throughput.concurrent.runtimes[rt];
     assert.ok(isNum(c.perSecond.median), `concurrent ${rt}`);
@@ -53,7 +59,7 @@ test('quick bench: every section has numbers, nothing leaked', () => {
   assert.ok(init && isNum(init.vmRssKb) && isNum(init.fileBytes), 'tsrun-init row');
 
   assert.ok(typeof r.network.skipped === 'string' || r.network.macvlanOverHost === null || isNum(r.network.macvlanOverHost), 'network section');
-  assert.ok(r.targets.length >= 12);
+  assert.ok(r.targets.length >= 13);
   for (const t of r.targets) assert.ok(t.pass === null || typeof t.pass === 'boolean', t.name);
 
   // nothing left: not by tsrun during the run, not by anyone once the bench exited

@@ -9,7 +9,8 @@ import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { leftovers, runCommand, TSRUN, uniqueId, waitFor } from './lib/tsrun.ts';
+import { leftovers, runCommand, sandbox, TSRUN, uniqueId, waitFor } from './lib/tsrun.ts';
+import { syscallProbe } from './lib/syscall-probe.ts';
 import { ensureContainerd, startContainerd, type Containerd } from './lib/containerd.ts';
 import { buildBusyboxImage, type BuiltImage } from './lib/oci-image.ts';
 
@@ -219,6 +220,54 @@ if (skip) {
       assert.equal(complaints, [], `${name}: the shim logged no kill failure`);
     }
     assert.equal(seen.tsrun, seen.runc, 'the same answers as runc');
+  });
+
+  // containerd's default seccomp profile (ctr run --seccomp; CRI's RuntimeDefault),
+  // probed by test/fixtures/syscall-probe.c: it denies the keyring (add_key)
+  // and, without CAP_SYS_ADMIN, unshare; both with EPERM, its default errno.
+  const PROBE = 'grep "^Seccomp:" /proc/self/status; /probe; mkdir /tmp/d && ls -d /tmp/d && echo "sum $((6*7))"';
+  const probeMount = (): string[] => ['--mount', `type=bind,src=${syscallProbe()},dst=/probe,options=rbind:ro`];
+
+  test('ctr run --seccomp: containerd\'s default profile confines the task under tsrun exactly as under runc', async () => {
+    const withTsrun = await cd.ctr(['run', '--rm', '--seccomp', ...probeMount(), ...RUNTIME, image.name, uniqueId('ctr-sc'), 'sh', '-c', PROBE]);
+    assert.is(withTsrun.exitCode, 0, withTsrun.stderr);
+    assert.match(withTsrun.stdout, /^Seccomp:\s+2$/m);
+    assert.match(withTsrun.stdout, /^add_key: Operation not permitted$/m);
+    assert.match(withTsrun.stdout, /^unshare\(CLONE_NEWUSER\): Operation not permitted$/m);
+    assert.match(withTsrun.stdout, /\/tmp\/d\nsum 42$/);
+    const withRunc = await cd.ctr(['run', '--rm', '--seccomp', ...probeMount(), image.name, uniqueId('ctr-sc-runc'), 'sh', '-c', PROBE]);
+    assert.is(withRunc.exitCode, 0, withRunc.stderr);
+    assert.is(withTsrun.stdout, withRunc.stdout, 'the same answers as runc');
+    const unconfined = await cd.ctr(['run', '--rm', ...probeMount(), ...RUNTIME, image.name, uniqueId('ctr-nosc'), 'sh', '-c', PROBE]);
+    assert.match(unconfined.stdout, /^Seccomp:\s+0$/m);
+    assert.match(unconfined.stdout, /^add_key: Bad address$/m, 'without the profile the kernel answers');
+  });
+
+  test('the profile containerd generates, captured from the bundle\'s config.json, runs a busybox shell under tsrun run and denies what it denies', async () => {
+    const id = uniqueId('ctr-capture');
+    assert.is((await cd.ctr(['run', '-d', '--seccomp', ...RUNTIME, image.name, id, 'sleep', '300'])).exitCode, 0);
+    const captured = JSON.parse(readFileSync(join(bundleOf(id), 'config.json'), 'utf8'));
+    await removeTask(id);
+    const profile = captured.linux.seccomp;
+    assert.is(profile.defaultAction, 'SCMP_ACT_ERRNO');
+    assert.ok(profile.syscalls.flatMap((s: { names: string[] }) => s.names).length > 300, 'containerd\'s ~350 names');
+    const sb = sandbox();
+    try {
+      for (const nnp of [false, true]) {
+        const bundle = sb.bundle((c) => {
+          c.process!.args = ['sh', '-c', PROBE];
+          c.process!.noNewPrivileges = nnp;
+          c.process!.capabilities = captured.process.capabilities;
+          c.mounts!.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs' }, { destination: '/probe', type: 'bind', source: syscallProbe(), options: ['ro', 'bind'] });
+          c.linux!.seccomp = profile;
+        });
+        const r = await sb.tsrun(['run', '--bundle', bundle, uniqueId('ctr-profile')]);
+        assert.is(r.exitCode, 0, r.stderr);
+        assert.match(r.stdout, /^Seccomp:\s+2\nadd_key: Operation not permitted\nunshare\(CLONE_NEWUSER\): Operation not permitted\n\/tmp\/d\nsum 42$/, `noNewPrivileges ${nnp}`);
+      }
+    } finally {
+      await sb.cleanup();
+    }
   });
 
   test('nothing is left behind: no tasks, containers, tsrun state, shims, cgroups, and the machine\'s containerd dirs untouched', async () => {

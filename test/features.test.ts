@@ -8,6 +8,7 @@ import { readlinkSync } from 'node:fs';
 import { ALL_CAPABILITIES } from '../src/runtime/capabilities.ts';
 import { HOOK_KINDS, OCI_VERSION } from '../src/runtime/oci-types.ts';
 import { parseMountOptions } from '../src/runtime/validate/mount-options.ts';
+import { SECCOMP_ACTIONS, SECCOMP_ARCHS } from '../src/runtime/seccomp.ts';
 import { leftovers, sandbox, uniqueId, waitFor } from './lib/tsrun.ts';
 
 const sb = sandbox();
@@ -52,10 +53,9 @@ test('mountOptions are exactly options parseMountOptions turns into flags or pro
   assert.not.ok(opts.includes('acl'), 'filesystem data options are left out, as the spec asks');
 });
 
-test('linux: the namespaces tsrun creates, cgroup v1 and v2 without systemd, no LSMs or seccomp', () => {
+test('linux: the namespaces tsrun creates, cgroup v1 and v2 without systemd, no LSMs', () => {
   assert.equal([...doc.linux.namespaces].sort(), ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'user', 'uts']);
   assert.equal(doc.linux.cgroup, { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false });
-  assert.equal(doc.linux.seccomp, { enabled: false });
   assert.equal(doc.linux.apparmor, { enabled: false });
   assert.equal(doc.linux.selinux, { enabled: false });
   assert.equal(doc.linux.intelRdt, { enabled: false });
@@ -80,6 +80,37 @@ test('what features leaves out is refused naming the field: AppArmor, SELinux, I
   assert.match(r.stderr, /\/process\/selinuxLabel: (SELinux is not enabled on this host|tsrun does not apply SELinux labels)/);
   assert.match(r.stderr, /\/linux\/mountLabel: (SELinux is not enabled on this host|tsrun does not apply SELinux labels)/);
   assert.match(r.stderr, /\/linux\/intelRdt: (Intel RDT \(resctrl\) is not available on this host|tsrun does not implement Intel RDT)/);
+});
+
+test('seccomp: enabled, with the actions, operators, architectures and flags tsrun really applies', async () => {
+  const s = doc.linux.seccomp;
+  assert.equal(Object.keys(s).sort(), ['actions', 'archs', 'enabled', 'knownFlags', 'operators', 'supportedFlags']);
+  assert.is(s.enabled, true);
+  assert.equal([...s.actions].sort(), Object.keys(SECCOMP_ACTIONS).sort(), 'every action, on this kernel (6.18)');
+  assert.equal(s.operators, ['SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_LE', 'SCMP_CMP_LT', 'SCMP_CMP_MASKED_EQ', 'SCMP_CMP_NE']);
+  for (const a of s.archs) assert.ok(SECCOMP_ARCHS[a], `${a} is accepted by the profile check`);
+  for (const a of ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32', 'SCMP_ARCH_AARCH64']) assert.ok(s.archs.includes(a), a);
+  assert.not.ok(s.archs.includes('SCMP_ARCH_S390X'), 'a big-endian architecture cannot share a filter with x86_64');
+  assert.equal(s.knownFlags, ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV']);
+  for (const f of s.supportedFlags) assert.ok(s.knownFlags.includes(f), f);
+  assert.ok(s.supportedFlags.includes('SECCOMP_FILTER_FLAG_LOG'), 'kernel 6.18 has LOG');
+  // Every listed action and flag is really applied: a profile with all of them creates.
+  const id = uniqueId('feat-sc');
+  const bundle = sb.bundle((c) => {
+    c.linux!.seccomp = {
+      defaultAction: 'SCMP_ACT_ALLOW',
+      architectures: s.archs,
+      flags: s.supportedFlags.filter((f: string) => f !== 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'),
+      syscalls: s.actions.filter((a: string) => a !== 'SCMP_ACT_ALLOW' && a !== 'SCMP_ACT_NOTIFY').map((action: string, i: number) => ({
+        names: [['acct', 'swapon', 'swapoff', 'reboot', 'kexec_load', 'init_module', 'delete_module'][i]!],
+        action,
+        args: [{ index: 0, value: 1, op: s.operators[i % s.operators.length] }],
+      })),
+    };
+  });
+  const r = await sb.tsrun(['create', '--bundle', bundle, id]);
+  assert.is(r.exitCode, 0, r.stderr);
+  assert.is((await sb.tsrun(['delete', '--force', id])).exitCode, 0);
 });
 
 test('every listed namespace really is created: a container with all of them runs in its own', async () => {

@@ -7,10 +7,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCommand, TSRUN } from './lib/tsrun.ts';
+import { runCommand, sandbox, TSRUN } from './lib/tsrun.ts';
+import { syscallProbe } from './lib/syscall-probe.ts';
 
 const hasPodman = spawnSync('podman', ['--version']).status === 0 && spawnSync('conmon', ['--version']).status === 0;
 if (!hasPodman) console.log('SKIP podman: podman or conmon is not installed (scripts/setup.sh installs them)');
@@ -79,6 +80,67 @@ test.after(async () => {
     assert.is(r.exitCode, status, `podman exec ${program}: ${r.stderr}`);
   }
   assert.is((await podman(['rm', '-f', '-t', '0', box])).exitCode, 0);
+});
+
+// What podman's default seccomp profile denies and allows, probed from inside
+// by test/fixtures/syscall-probe.c: add_key is not on its list, so it fails
+// with its default ERRNO(ENOSYS), where unconfined it would fail with EFAULT;
+// swapoff, settimeofday and delete_module meet its EPERM rules; unshare of a
+// user namespace is allowed. A normal shell works. Printed as lines, to
+// compare runtimes.
+const PROBE = [
+  'grep "^Seccomp:" /proc/self/status',
+  '/probe',
+  'swapoff /nothing 2>&1 | tail -1',
+  'date -s 2000-01-01 >/dev/null 2>&1 || echo "date -s: refused"',
+  'rmmod nothing 2>&1 | tail -1',
+  'mkdir /tmp/d && touch /tmp/d/f && ls /tmp/d && rm -r /tmp/d && echo "files: ok"',
+  'linux32 true && echo "personality: ok"',
+  'echo "sum $((6*7))"; sleep 0.01 && echo "sleep: ok"',
+].join('; ');
+const probeMount = () => ['-v', `${syscallProbe()}:/probe:ro`];
+
+(hasPodman ? test : test.skip)('podman\'s default seccomp profile: the container is confined under tsrun exactly as under runc', async () => {
+  const withTsrun = await podman(['run', '--rm', ...limits, ...probeMount(), image, 'sh', '-c', PROBE]);
+  assert.is(withTsrun.exitCode, 0, withTsrun.stderr);
+  assert.match(withTsrun.stdout, /^Seccomp:\s+2$/m);
+  assert.match(withTsrun.stdout, /^add_key: Function not implemented$/m);
+  assert.match(withTsrun.stdout, /^unshare\(CLONE_NEWUSER\): ok$/m);
+  assert.match(withTsrun.stdout, /swapoff: \/nothing: Operation not permitted/);
+  assert.match(withTsrun.stdout, /files: ok\npersonality: ok\nsum 42\nsleep: ok/);
+  const runcBase = base.slice(0, base.indexOf('--runtime'));
+  const withRunc = await runCommand('podman', [...runcBase, '--runtime', 'runc', 'run', '--rm', ...limits, ...probeMount(), image, 'sh', '-c', PROBE]);
+  assert.is(withRunc.exitCode, 0, withRunc.stderr);
+  assert.is(withTsrun.stdout, withRunc.stdout, 'the same answers as runc');
+});
+
+(hasPodman ? test : test.skip)('the profile podman generates, captured from its config.json, runs a busybox shell under tsrun run and denies what it denies', async () => {
+  const ctr = `${name}-sc`;
+  assert.is((await podman(['run', '-d', '--name', ctr, ...limits, image, 'sleep', '300'])).exitCode, 0);
+  const path = (await podman(['inspect', ctr, '--format', '{{.OCIConfigPath}}'])).stdout;
+  const captured = JSON.parse(readFileSync(path, 'utf8'));
+  assert.is((await podman(['rm', '-f', '-t', '0', ctr])).exitCode, 0);
+  const profile = captured.linux.seccomp;
+  assert.is(profile.defaultAction, 'SCMP_ACT_ERRNO');
+  assert.ok(profile.syscalls.flatMap((s: { names: string[] }) => s.names).length > 300, 'podman\'s ~400 names');
+  const expected = (await podman(['run', '--rm', ...limits, ...probeMount(), image, 'sh', '-c', PROBE])).stdout;
+  const sb = sandbox();
+  try {
+    for (const nnp of [false, true]) {
+      const bundle = sb.bundle((c) => {
+        c.process!.args = ['sh', '-c', PROBE];
+        c.process!.noNewPrivileges = nnp;
+        c.process!.capabilities = captured.process.capabilities;
+        c.mounts!.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs' }, { destination: '/probe', type: 'bind', source: syscallProbe(), options: ['ro', 'bind'] });
+        c.linux!.seccomp = profile;
+      });
+      const r = await sb.tsrun(['run', '--bundle', bundle, `pod-profile-${process.pid}-${nnp}`]);
+      assert.is(r.exitCode, 0, r.stderr);
+      assert.is(r.stdout, expected, `what podman saw under tsrun (noNewPrivileges ${nnp})`);
+    }
+  } finally {
+    await sb.cleanup();
+  }
 });
 
 test('nothing is left behind', async () => {

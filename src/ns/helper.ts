@@ -25,6 +25,7 @@
 //  prestart + createRuntime hooks
 //  "go": "<len>\n" state(creating) ─────────────────────────────────────▶ mounts, devices, hostname,
 //        "<len>\n" state(created)                                         sysctls, createContainer hooks,
+//        "<len>\n" process state (seccomp listener, or empty)
 //                                                                          bind <state>/start.sock,
 //                                                                          pivot_root, masks, rlimits,
 //                                                                          identity, caps, lookup
@@ -80,6 +81,8 @@ export interface HelperOptions {
   preserveFds?: number;
   /** 'inherit' for the container's stdio, or explicit fds. */
   stdio?: Array<'inherit' | 'ignore' | 'pipe' | number>;
+  /** Where the helper's "debug" lines go (tsrun --debug). */
+  onDebug?: (line: string) => void;
 }
 
 export class NsHelper {
@@ -91,9 +94,11 @@ export class NsHelper {
   private ended = false;
   private spawnError: Error | undefined;
   private readonly plan: PlanStep[];
+  private readonly onDebug: (line: string) => void;
 
   constructor(plan: PlanStep[], opts: HelperOptions = {}) {
     this.plan = plan;
+    this.onDebug = opts.onDebug ?? (() => {});
     const preserve = opts.preserveFds ?? 0;
     const stdio: Array<'inherit' | 'ignore' | 'pipe' | number> = [...(opts.stdio ?? ['inherit', 'inherit', 'inherit'])];
     for (let fd = 3; fd < 3 + preserve; fd++) stdio.push(fd);
@@ -132,6 +137,10 @@ export class NsHelper {
       if (nl >= 0) {
         const line = this.buffered.slice(0, nl);
         this.buffered = this.buffered.slice(nl + 1);
+        if (line.startsWith('debug ')) {
+          this.onDebug(line.slice(6));
+          continue;
+        }
         return line;
       }
       if (this.ended) return null;
@@ -170,8 +179,9 @@ export class NsHelper {
     this.toHelper.write(frame(''));
   }
 
-  sendGo(stateCreating: string, stateCreated: string): void {
-    this.toHelper.write(Buffer.concat([frame(stateCreating), frame(stateCreated)]));
+  /** processState: what a seccomp notify listener receives with its fd (src/runtime/seccomp.ts). */
+  sendGo(stateCreating: string, stateCreated: string, processState = ''): void {
+    this.toHelper.write(Buffer.concat([frame(stateCreating), frame(stateCreated), frame(processState)]));
   }
 
   private async exitDescription(): Promise<string> {

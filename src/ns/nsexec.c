@@ -148,6 +148,7 @@ static void op_fork(const struct step *s) {
   }
   dprintf(sync_out, "pid %d\n", pid);
   if (!monitor) _exit(0);
+  seccomp_forget_listener();
   close(sync_in);
   close(sync_out);
   /* Ctrl-C reaches the whole foreground group; tsrun forwards signals to the
@@ -161,12 +162,13 @@ static void op_fork(const struct step *s) {
 /* Waits for "go": tsrun has put us in the cgroup and run the createRuntime
  * hooks. It brings the state JSON for the createContainer and startContainer
  * hooks, which need our host pid. */
-static char *state_creating, *state_created;
-static size_t state_creating_len, state_created_len;
+static char *state_creating, *state_created, *state_process;
+static size_t state_creating_len, state_created_len, state_process_len;
 static void op_wait_go(void) {
   state_creating = read_blob(sync_in, &state_creating_len);
   state_created = read_blob(sync_in, &state_created_len);
-  if (!state_creating || !state_created) _exit(1); /* tsrun gave up on us */
+  state_process = read_blob(sync_in, &state_process_len); /* for a seccomp listener */
+  if (!state_creating || !state_created || !state_process) _exit(1); /* tsrun gave up on us */
 }
 
 /* The start barrier is a unix socket in the state directory: `tsrun start`
@@ -233,6 +235,7 @@ static void run_from_sealed_copy(char **argv) {
 }
 
 int main(int argc, char **argv) {
+  if (argc == 2 && !strcmp(argv[1], "seccomp-features")) return seccomp_features();
   if (argc == 3) report_fd = atoi(argv[2]);
   run_from_sealed_copy(argv);
   if (argc != 3) {
@@ -307,6 +310,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(op, "rlimit")) op_rlimit(s);
     else if (!strcmp(op, "identity")) op_identity(s);
     else if (!strcmp(op, "no-new-privs")) { if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(errno, "no_new_privs"); }
+    else if (!strcmp(op, "seccomp")) op_seccomp(s);
+    else if (!strcmp(op, "seccomp-load")) op_seccomp_load(state_process, state_process_len);
     else if (!strcmp(op, "chdir")) { if (chdir(s->argv[0]) < 0) fail(errno, "chdir %s", s->argv[0]); }
     else if (!strcmp(op, "umask")) umask((mode_t)arg_ll(s, 0));
     else if (!strcmp(op, "lookup")) op_lookup(s);

@@ -70,4 +70,10 @@ void op_pty_pair(void);
 void op_pty(const struct step *s);
 int relay_until_exit(pid_t child);
 
+/* nsexec-seccomp.c: linux.seccomp, compiled by libseccomp, loaded late. */
+void op_seccomp(const struct step *s);
+void op_seccomp_load(const char *process_state, size_t len);
+void seccomp_forget_listener(void);
+int seccomp_features(void);
+
 #endif

@@ -9,6 +9,7 @@ import type { Config, Hook, Mount, Process } from './oci-types.ts';
 import { rlimitNumber, rlimitValue } from './rlimits.ts';
 import { MS_BIND, MS_REC, MS_RDONLY, parseMountOptions, rootfsPropagationFlags, rootPreparation } from './validate/mount-options.ts';
 import { normalizeSysctlKey, sysctlFile } from './validate/sysctl.ts';
+import { seccompLoadSteps, seccompSteps } from './seccomp.ts';
 import { CLONE_FLAGS } from '../ns/clone-flags.ts';
 import type { InitOptions } from './init-options.ts';
 import { step, type PlanStep } from '../ns/plan.ts';
@@ -142,6 +143,7 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   // 8. The start barrier's socket must be bound while the state dir is reachable
   //    (in a user namespace that was done before becoming its root).
   if (!userns) plan.push(listenStep(input));
+  plan.push(...seccompSteps(config.linux?.seccomp)); // compiled, and its listener reached, while host paths are
   if (proc.cwd !== '/') plan.push(step('mkdir', [proc.cwd], { what: `create cwd ${JSON.stringify(proc.cwd)}` }));
   if (!ownMounts) plan.push(step('enter-root', [input.rootfs], { what: `chroot into ${JSON.stringify(input.rootfs)}` }));
   else plan.push(step(input.noPivot ? 'chroot' : 'pivot', [input.rootfs], { what: `${input.noPivot ? 'chroot' : 'pivot_root'} into ${JSON.stringify(input.rootfs)}` }));
@@ -160,6 +162,7 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   if (proc.terminal) plan.push(ptyStep(config));
   plan.push(...rlimitSteps(proc), ...attributeSteps(proc, config.linux));
   plan.push(step('umask', [proc.user.umask ?? 0o022]));
+  plan.push(...seccompLoadSteps(config.linux?.seccomp, proc, 'before-identity')); // without no_new_privs: while we hold CAP_SYS_ADMIN
   plan.push(identityStep(proc));
   if (proc.noNewPrivileges) plan.push(step('no-new-privs', [], { what: 'set no_new_privs' }));
   plan.push(step('chdir', [proc.cwd], { what: `change to cwd ${JSON.stringify(proc.cwd)}` }));
@@ -173,6 +176,7 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
     ? ['tsrun-init', '-t', String(input.init.graceSeconds), ...(input.init.killAfterSeconds !== null ? ['-k', String(input.init.killAfterSeconds)] : []),
       ...(input.init.processGroup ? ['-g'] : []), '--', ...proc.args]
     : proc.args;
+  plan.push(...seccompLoadSteps(config.linux?.seccomp, proc, 'before-exec')); // with no_new_privs: last (see seccomp.ts)
   plan.push(step('exec', [input.init ? '@init' : '@lookup', env.length, ...env, ...argv], { what: `exec ${JSON.stringify(proc.args[0])}` }));
   return plan;
 }

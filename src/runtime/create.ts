@@ -3,7 +3,7 @@
 // undoes what was made (process, cgroup, state directory) and still runs the
 // poststop hooks, so a failed create leaves nothing behind.
 import { renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { openCgroup, resourceProblems } from './cgroups/index.ts';
 import { limitFields, NoCgroup } from './cgroups/none.ts';
 import type { Cgroup } from './cgroups/types.ts';
@@ -18,6 +18,7 @@ import { OCI_VERSION } from './oci-types.ts';
 import { ALWAYS_ALLOWED_DEVICES } from './default-spec.ts';
 import { helperPath, inUserNamespace } from './paths.ts';
 import { canWriteCgroups, isRootless, refuseIdmappedMounts, rootlessIdmapWriter } from './rootless.ts';
+import { seccompProcessState, stringifyProfile } from './seccomp.ts';
 import { waitGone } from './proc-stat.ts';
 import { moveIn, moveOut } from './net-devices.ts';
 import { hookState, liveStartTime, validateId, type StoredState } from './state-store.ts';
@@ -96,7 +97,7 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
     cgroup.apply(withDefaultDevices(config.linux?.resources, config.linux?.devices));
     for (const w of cgroup.warnings()) ctx.log.warn(`warning: ${w}`);
     // 5. Fork the container's PID 1 into its namespaces and its cgroup (tsrun-nsexec).
-    helper = new NsHelper(plan, { preserveFds: opts.preserveFds, stdio: opts.stdio });
+    helper = new NsHelper(plan, { preserveFds: opts.preserveFds, stdio: opts.stdio, onDebug: (line) => ctx.log.debug(line) });
     const moveByPid = cgroup.version === 2;
     if (moveByPid && !opts.monitor) cgroup.addProcess(helper.child.pid ?? 0);
     helper.sendCgroupReady();
@@ -116,12 +117,16 @@ export async function createContainer(ctx: Context, id: string, opts: CreateOpti
       await runHooksIfAny(kind, config.hooks?.[kind], hookState(state, 'creating'), { mode: 'fatal' });
     }
     // 7. Go: the child mounts, runs createContainer hooks, pivots, and waits at the barrier.
-    helper.sendGo(JSON.stringify(hookState(state, 'creating')), JSON.stringify(hookState(state, 'created')));
+    // A seccomp listener gets the fd when the filter is loaded: during create, or at start with no_new_privs (seccomp.ts).
+    const seccomp = config.linux?.seccomp;
+    const notifyState = seccompProcessState(seccomp, pid, hookState(state, config.process?.noNewPrivileges ? 'created' : 'creating'));
+    helper.sendGo(JSON.stringify(hookState(state, 'creating')), JSON.stringify(hookState(state, 'created')), notifyState);
     ctx.log.debug(`create ${id}: go`);
     await helper.expect('ready');
     ctx.log.debug(`create ${id}: ready at the barrier`);
     // 8. Record it: state.json, and tell the container (until then, it exits
     //    if we die); then the pid file callers wait for.
+    if (seccomp) writeFileSync(join(dir, SECCOMP_FILE), stringifyProfile(seccomp)); // for exec
     ctx.store.save(state);
     helper.sendRecorded();
     if (opts.pidFile) writePidFile(resolve(opts.pidFile), pid);
@@ -196,6 +201,9 @@ function describeStep(s: PlanStep): string {
   }
   return `${s.op} ${args.map((a) => (/^[\w@/.:=,+-]+$/.test(String(a)) ? String(a) : JSON.stringify(String(a)))).join(' ')}${s.what ? `  # ${s.what}` : ''}`;
 }
+
+/** The container's linux.seccomp, kept in its state directory for `exec`. */
+export const SECCOMP_FILE = 'seccomp.json';
 
 export function writePidFile(file: string, pid: number): void {
   const tmp = `${file}.${process.pid}.tmp`;

@@ -7,7 +7,8 @@
 import { CLONE_FLAGS } from '../ns/clone-flags.ts';
 import { affinityStep, attributeSteps } from './attr-plan.ts';
 import { DEFAULT_PATH, cgroupOpenSteps, identityStep, ptyStep, rlimitSteps, terminalSteps } from './create-plan.ts';
-import type { Config, Process } from './oci-types.ts';
+import type { Config, Process, Seccomp } from './oci-types.ts';
+import { seccompLoadSteps, seccompSteps } from './seccomp.ts';
 import { step, type PlanStep } from '../ns/plan.ts';
 
 /** Join order: user first (it grants the rights for the rest), mount last. */
@@ -28,11 +29,14 @@ export interface ExecInput {
   root?: string;
   /** The container's linux.personality (runc gives it to exec'd processes too). */
   personality?: NonNullable<Config['linux']>['personality'];
+  /** The container's linux.seccomp: an exec'd process is confined like the container's (runc's setns_init). */
+  seccomp?: Seccomp;
 }
 
 export function buildExecPlan(input: ExecInput): PlanStep[] {
   const proc = input.process;
   const plan: PlanStep[] = [...terminalSteps(proc.terminal === true, input), ...cgroupOpenSteps(input.cgroupTasks ?? [])];
+  plan.push(...seccompSteps(input.seccomp)); // before the mount namespace hides the listener's path
   for (const [name, path] of input.namespaces) {
     const type = NS_TYPE[name] ?? name;
     plan.push(step('setns', [path, CLONE_FLAGS[type] ?? 0], { what: `join the container's ${type} namespace` }));
@@ -47,6 +51,7 @@ export function buildExecPlan(input: ExecInput): PlanStep[] {
   plan.push(...rlimitSteps(proc), ...attributeSteps(proc, input.personality ? { personality: input.personality } : undefined));
   if (proc.oomScoreAdj !== undefined) plan.push(step('write', ['/proc/self/oom_score_adj', proc.oomScoreAdj], { what: `set oomScoreAdj ${proc.oomScoreAdj}` }));
   plan.push(step('umask', [proc.user.umask ?? 0o022]));
+  plan.push(...seccompLoadSteps(input.seccomp, proc, 'before-identity'));
   plan.push(identityStep(proc));
   if (proc.noNewPrivileges) plan.push(step('no-new-privs', [], { what: 'set no_new_privs' }));
   plan.push(step('chdir', [proc.cwd], { what: `change to cwd ${JSON.stringify(proc.cwd)}` }));
@@ -54,6 +59,7 @@ export function buildExecPlan(input: ExecInput): PlanStep[] {
   const path = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
   plan.push(step('lookup', [path, proc.args[0]!], { rawError: true }));
   plan.push(...affinityStep(proc, 'final'), step('close-fds', [3 + input.preserveFds]));
+  plan.push(...seccompLoadSteps(input.seccomp, proc, 'before-exec'));
   plan.push(step('exec', ['@lookup', env.length, ...env, ...proc.args], { what: `exec ${JSON.stringify(proc.args[0])}` }));
   return plan;
 }

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import validateSchema from '../../build/config-validator.mjs';
 import { RuntimeError, fromSystemError, isRuntimeError } from './errors.ts';
 import type { Config } from './oci-types.ts';
+import { withExactValues } from './seccomp.ts';
 import { formatSchemaErrors } from './validate/schema-errors.ts';
 import { rootfsPath, validateSemantics } from './validate/semantic.ts';
 import { namespaceFacts, validateSysctls } from './validate/sysctl.ts';
@@ -35,6 +36,8 @@ export function loadConfig(bundleDir: string): LoadedConfig {
   const nul = nulPath(cfg, '');
   // The plan carries strings NUL-terminated: a NUL inside one would cut it short.
   if (nul !== null) throw new RuntimeError('ERR_CONFIG', `${file}: ${nul || '/'}: must not contain a NUL byte`, { path: file });
+  // uint64 seccomp values above 2^53, read exactly from the text (seccomp.ts).
+  if (cfg.linux?.seccomp) cfg.linux.seccomp = withExactValues<Config>(cfg.linux.seccomp, text, (c) => c.linux?.seccomp);
   try {
     validateSemantics(cfg, bundle);
   } catch (err) {

@@ -183,6 +183,26 @@ export interface Linux {
   intelRdt?: Record<string, unknown>;
   personality?: { domain: 'LINUX' | 'LINUX32'; flags?: string[] };
   memoryPolicy?: { mode: string; nodes?: string; flags?: string[] };
+  seccomp?: Seccomp;
+}
+
+/** linux.seccomp (config-linux.md); src/runtime/seccomp.ts checks and encodes it. */
+export interface Seccomp {
+  defaultAction: string;
+  defaultErrnoRet?: number;
+  architectures?: string[];
+  flags?: string[];
+  listenerPath?: string;
+  listenerMetadata?: string;
+  syscalls?: SeccompSyscall[];
+}
+
+export interface SeccompSyscall {
+  names: string[];
+  action: string;
+  errnoRet?: number;
+  /** value and valueTwo are uint64: a bigint where JSON's number would round (seccomp.ts, withExactValues). */
+  args?: { index: number; value: number | bigint; valueTwo?: number | bigint; op: string }[];
 }
 
 export interface Config {

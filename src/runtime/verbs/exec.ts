@@ -7,17 +7,19 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import validateSchema from '../../../build/config-validator.mjs';
 import { loadContainer, requireStatus } from '../container.ts';
 import { positional, stringOption, type Context } from '../context.ts';
-import { checkPidFileDir, selfJoinFiles, writePidFile } from '../create.ts';
+import { SECCOMP_FILE, checkPidFileDir, selfJoinFiles, writePidFile } from '../create.ts';
 import { RuntimeError } from '../errors.ts';
 import { buildExecPlan, JOIN_ORDER } from '../exec-plan.ts';
 import { ambientWarnings } from '../create-plan.ts';
 import { forwardSignals } from '../forward-signals.ts';
-import type { Process } from '../oci-types.ts';
+import type { Process, Seccomp } from '../oci-types.ts';
+import { seccompProcessState, withExactValues } from '../seccomp.ts';
+import { hookState } from '../state-store.ts';
 import { formatSchemaErrors } from '../validate/schema-errors.ts';
 import { semanticProblems, userProblems } from '../validate/semantic.ts';
 import { NsHelper } from '../../ns/helper.ts';
 import { inUserNamespace } from '../paths.ts';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 
 export default async function exec(ctx: Context): Promise<number> {
   const id = positional(ctx, 0, 'a container id');
@@ -49,9 +51,10 @@ export default async function exec(ctx: Context): Promise<number> {
   const cgroupTasks = selfJoinFiles(cgroup);
   // A container without a mount namespace of its own was entered with chroot.
   const root = namespaces.some(([name]) => name === 'mnt') ? undefined : `/proc/${c.state.pid}/root`;
-  const plan = buildExecPlan({ process: proc, namespaces, consoleSocket, monitor: !detach, preserveFds: Number(ctx.options['preserve-fds'] ?? 0), cgroupTasks, root, personality: c.state.personality });
+  const seccomp = containerSeccomp(ctx.store.dir(id));
+  const plan = buildExecPlan({ process: proc, namespaces, consoleSocket, monitor: !detach, preserveFds: Number(ctx.options['preserve-fds'] ?? 0), cgroupTasks, root, personality: c.state.personality, seccomp });
   for (const w of ambientWarnings(proc)) ctx.log.warn(`warning: ${w}`);
-  const helper = new NsHelper(plan, { preserveFds: Number(ctx.options['preserve-fds'] ?? 0) });
+  const helper = new NsHelper(plan, { preserveFds: Number(ctx.options['preserve-fds'] ?? 0), onDebug: (line) => ctx.log.debug(line) });
   const pid = Number(await helper.expect('pid'));
   if (cgroupTasks.length === 0) {
     try {
@@ -61,7 +64,7 @@ export default async function exec(ctx: Context): Promise<number> {
       throw err;
     }
   }
-  helper.sendGo('', '');
+  helper.sendGo('', '', seccompProcessState(seccomp, pid, hookState(c.state, 'running')));
   const stopForwarding = detach ? () => {} : forwardSignals(pid);
   await helper.expectExec();
   if (pidFile) writePidFile(resolve(pidFile), pid);
@@ -72,6 +75,17 @@ export default async function exec(ctx: Context): Promise<number> {
   const status = await helper.exited();
   stopForwarding();
   return status;
+}
+
+/** The container's linux.seccomp, which confines every process exec'd into it, as under runc. */
+function containerSeccomp(dir: string): Seccomp | undefined {
+  try {
+    const text = readFileSync(join(dir, SECCOMP_FILE), 'utf8');
+    return withExactValues<Seccomp>(JSON.parse(text) as Seccomp, text, (p) => p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new RuntimeError('ERR_STATE', `container seccomp profile ${join(dir, SECCOMP_FILE)}: ${(err as Error).message}`);
+  }
 }
 
 /** The process to run: --process FILE (validated like config.json's process), or

@@ -8,6 +8,9 @@ import { DEFAULT_GRACE_SECONDS, GRACE_ANNOTATION, INIT_ANNOTATION, KILL_AFTER_AN
 import { HOOK_KINDS, OCI_VERSION } from '../oci-types.ts';
 import { parseMountOptions } from '../validate/mount-options.ts';
 import { MPOL_MODE } from '../attr-plan.ts';
+import { execFileSync } from 'node:child_process';
+import { helperPath } from '../paths.ts';
+import { SECCOMP_FLAGS, SECCOMP_OPERATORS } from '../seccomp.ts';
 
 // Set by the build when it knows the version (see cli/help.ts).
 declare const TSRUN_VERSION: string | undefined;
@@ -43,6 +46,22 @@ export function mountOptionsTsrunKnows(): string[] {
   });
 }
 
+/** linux.seccomp as this build carries it out: the actions this kernel has,
+ *  the architectures this libseccomp knows and the flags this kernel takes,
+ *  asked of tsrun-nsexec itself (src/ns/nsexec-seccomp.c). */
+function seccompFeatures(): Record<string, unknown> {
+  const probe = JSON.parse(execFileSync(helperPath('tsrun-nsexec'), ['seccomp-features'], { encoding: 'utf8' })) as
+    { actions: string[]; archs: string[]; supportedFlags: string[] };
+  return {
+    enabled: true,
+    actions: probe.actions,
+    operators: Object.keys(SECCOMP_OPERATORS).sort(),
+    archs: probe.archs,
+    knownFlags: Object.keys(SECCOMP_FLAGS),
+    supportedFlags: probe.supportedFlags,
+  };
+}
+
 export function featuresDocument(): Record<string, unknown> {
   const annotations: Record<string, string> = {
     // The config annotations tsrun reads, with the value it assumes when one is
@@ -63,7 +82,7 @@ export function featuresDocument(): Record<string, unknown> {
       namespaces: NAMESPACES,
       capabilities: [...ALL_CAPABILITIES],
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
-      seccomp: { enabled: false },
+      seccomp: seccompFeatures(),
       // Refused with their JSON path on every host (validate/unsupported.ts).
       apparmor: { enabled: false },
       selinux: { enabled: false },
