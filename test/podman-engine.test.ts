@@ -7,42 +7,22 @@
 // run roots in a temp dir, as in test/podman.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { runCommand, TSRUN } from './lib/tsrun.ts';
+import { spawnSync } from 'node:child_process';
+import { hasPodman, LIMITS, privatePodman } from './lib/podman.ts';
 
-const hasPodman = spawnSync('podman', ['--version']).status === 0 && spawnSync('conmon', ['--version']).status === 0;
-if (!hasPodman) console.log('SKIP podman: podman or conmon is not installed (scripts/setup.sh installs them)');
-const work = mkdtempSync(join(tmpdir(), 'tsrun-podman-engine-'));
-const base = ['--root', join(work, 'storage'), '--runroot', join(work, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', TSRUN];
-const limits = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '--network', 'none'];
-const podman = (args: string[]) => runCommand('podman', [...base, ...args]);
+const pm = privatePodman('podman-engine');
+const { work, podman } = pm;
+const limits = LIMITS;
 const image = 'localhost/tsrun-busybox:engine';
 const pt = hasPodman ? test : test.skip;
 
 test.before(async () => {
   if (!hasPodman) return;
-  execFileSync(join(process.cwd(), 'examples/busybox/make-rootfs.sh'), [join(work, 'rootfs')]);
-  execFileSync('tar', ['-C', join(work, 'rootfs'), '-cf', join(work, 'bb.tar'), '.']);
-  const imported = await podman(['import', join(work, 'bb.tar'), image]);
+  const imported = await pm.importBusybox(image);
   assert.is(imported.exitCode, 0, imported.stderr);
 });
 
-test.after(async () => {
-  if (hasPodman) {
-    await podman(['rm', '-f', '-a']);
-    await podman(['rmi', '-a', '-f']);
-    for (const h of readdirSync('/sys/fs/cgroup')) {
-      const parent = join('/sys/fs/cgroup', h, 'libpod_parent');
-      if (!existsSync(parent)) continue;
-      for (const child of readdirSync(parent, { withFileTypes: true })) if (child.isDirectory()) try { rmdirSync(join(parent, child.name)); } catch { /* in use */ }
-      try { rmdirSync(parent); } catch { /* in use by another podman */ }
-    }
-  }
-  rmSync(work, { recursive: true, force: true });
-});
+test.after(() => pm.cleanup());
 
 pt('podman run --network none: lo is up with 127.0.0.1/8 and ::1, and both answer', async () => {
   const r = await podman(['run', '--rm', ...limits, '--cap-add', 'NET_RAW', image, 'sh', '-c',

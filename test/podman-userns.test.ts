@@ -5,18 +5,14 @@
 // (--userns=keep-id is rootless only in podman 4.3, for runc too.)
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCommand, TSRUN } from './lib/tsrun.ts';
+import { hasPodman, LIMITS, privatePodman } from './lib/podman.ts';
 
-const hasPodman = spawnSync('podman', ['--version']).status === 0 && spawnSync('conmon', ['--version']).status === 0;
-if (!hasPodman) console.log('SKIP podman: podman or conmon is not installed (scripts/setup.sh installs them)');
-const work = mkdtempSync(join(tmpdir(), 'tsrun-podman-userns-'));
-const base = ['--root', join(work, 'storage'), '--runroot', join(work, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', TSRUN];
-const limits = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '--net', 'none'];
-const podman = (args: string[]) => runCommand('podman', [...base, ...args]);
+const pm = privatePodman('podman-userns');
+const { work, podman } = pm;
+const limits = LIMITS;
 const image = 'localhost/tsrun-busybox-userns:test';
 // --userns=auto takes ranges from the "containers" user's subordinate ids.
 const SUBID_LINE = `containers:${310000 + (process.pid % 1000) * 4096}:4096`;
@@ -31,26 +27,14 @@ function removeSubidLine(): void {
 }
 
 test.after(async () => {
-  if (hasPodman) {
-    await podman(['rm', '-f', '-a']);
-    await podman(['rmi', '-a', '-f']);
-    for (const h of readdirSync('/sys/fs/cgroup')) {
-      const parent = join('/sys/fs/cgroup', h, 'libpod_parent');
-      if (!existsSync(parent)) continue;
-      for (const child of readdirSync(parent, { withFileTypes: true })) if (child.isDirectory()) try { rmdirSync(join(parent, child.name)); } catch { /* in use */ }
-      try { rmdirSync(parent); } catch { /* in use by another podman */ }
-    }
-  }
+  await pm.cleanup();
   removeSubidLine();
-  rmSync(work, { recursive: true, force: true });
 });
 
 const statusIds = (pid: number): string => /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]!;
 
 (hasPodman ? test : test.skip)('--uidmap 0:100000:65536: id 0 inside, uid 100000 on the host; exec joins the namespace', async () => {
-  execFileSync(join(process.cwd(), 'examples/busybox/make-rootfs.sh'), [join(work, 'rootfs')]);
-  execFileSync('tar', ['-C', join(work, 'rootfs'), '-cf', join(work, 'bb.tar'), '.']);
-  assert.is((await podman(['import', join(work, 'bb.tar'), image])).exitCode, 0);
+  assert.is((await pm.importBusybox(image)).exitCode, 0);
   const name = `tsrun-uidmap-${process.pid}`;
   const r = await podman(['run', '-d', '--name', name, ...limits, '--uidmap', '0:100000:65536', '--gidmap', '0:100000:65536', image, 'sleep', '300']);
   assert.is(r.exitCode, 0, r.stderr);

@@ -6,41 +6,23 @@
 // does, so the containers ask for limits the machine can give.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCommand, sandbox, TSRUN } from './lib/tsrun.ts';
+import { hasPodman, LIMITS, privatePodman } from './lib/podman.ts';
+import { runCommand, sandbox } from './lib/tsrun.ts';
 import { syscallProbe } from './lib/syscall-probe.ts';
 
-const hasPodman = spawnSync('podman', ['--version']).status === 0 && spawnSync('conmon', ['--version']).status === 0;
-if (!hasPodman) console.log('SKIP podman: podman or conmon is not installed (scripts/setup.sh installs them)');
-const work = mkdtempSync(join(tmpdir(), 'tsrun-podman-'));
-const base = ['--root', join(work, 'storage'), '--runroot', join(work, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', TSRUN];
-const limits = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '--net', 'none'];
-const podman = (args: string[]) => runCommand('podman', [...base, ...args]);
+const pm = privatePodman('podman');
+const { work, base, podman } = pm;
+const limits = LIMITS;
 const image = 'localhost/tsrun-busybox:test';
 const name = `tsrun-pod-${process.pid}`;
 
-test.after(async () => {
-  if (hasPodman) {
-    await podman(['rm', '-f', '-a']);
-    await podman(['rmi', '-a', '-f']);
-    // podman's own parent cgroup, left empty once its containers are gone.
-    for (const h of readdirSync('/sys/fs/cgroup')) {
-      const parent = join('/sys/fs/cgroup', h, 'libpod_parent');
-      if (!existsSync(parent)) continue;
-      for (const child of readdirSync(parent, { withFileTypes: true })) if (child.isDirectory()) try { rmdirSync(join(parent, child.name)); } catch { /* in use */ }
-      try { rmdirSync(parent); } catch { /* in use by another podman */ }
-    }
-  }
-  rmSync(work, { recursive: true, force: true });
-});
+test.after(() => pm.cleanup());
 
 (hasPodman ? test : test.skip)('podman imports a busybox image and runs it with tsrun: output and exit status', async () => {
-  execFileSync(join(process.cwd(), 'examples/busybox/make-rootfs.sh'), [join(work, 'rootfs')]);
-  execFileSync('tar', ['-C', join(work, 'rootfs'), '-cf', join(work, 'bb.tar'), '.']);
-  const imported = await podman(['import', join(work, 'bb.tar'), image]);
+  const imported = await pm.importBusybox(image);
   assert.is(imported.exitCode, 0, imported.stderr);
   const r = await podman(['run', '--rm', ...limits, image, 'sh', '-c', 'echo hello from podman; cat /proc/1/comm; exit 3']);
   assert.is(r.exitCode, 3, r.stderr);
