@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { leftovers, runCommand, sandbox, TSRUN, uniqueId, waitFor } from './lib/tsrun.ts';
 import { syscallProbe } from './lib/syscall-probe.ts';
-import { ensureContainerd, startContainerd, type Containerd } from './lib/containerd.ts';
+import { ensureContainerd, startContainerd, type Containerd, ctrTasks, removeCtrTask } from './lib/containerd.ts';
 import { buildBusyboxImage, type BuiltImage } from './lib/oci-image.ts';
 
 const skip = ensureContainerd();
@@ -23,22 +23,9 @@ let work: string;
 const namespace = `tsrun-${process.pid}-ns`;
 const RUNTIME = ['--runc-binary', TSRUN];
 
-/** `ctr task ls` as id → [pid, status]. */
-async function tasks(): Promise<Map<string, [number, string]>> {
-  const r = await cd.ctr(['task', 'ls']);
-  assert.is(r.exitCode, 0, r.stderr);
-  return new Map(r.stdout.split('\n').slice(1).filter(Boolean).map((l) => {
-    const [id, pid, status] = l.trim().split(/\s+/);
-    return [id!, [Number(pid), status!]];
-  }));
-}
+const tasks = (): Promise<Map<string, [number, string]>> => ctrTasks(cd);
 
-async function removeTask(id: string): Promise<void> {
-  const rm = await cd.ctr(['task', 'rm', '--force', id]);
-  assert.is(rm.exitCode, 0, rm.stderr);
-  const c = await cd.ctr(['containers', 'rm', id]);
-  assert.is(c.exitCode, 0, c.stderr);
-}
+const removeTask = (id: string): Promise<void> => removeCtrTask(cd, id);
 
 const bundleOf = (id: string): string => join(cd.dir, 'state', 'io.containerd.runtime.v2.task', namespace, id);
 

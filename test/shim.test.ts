@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { decode, encode } from '../src/shim/messages.ts';
 import { leftovers, PROJECT, runCommand, sleepMs, TSRUN, uniqueId, waitFor } from './lib/tsrun.ts';
-import { ensureContainerd, startContainerd, type Containerd } from './lib/containerd.ts';
+import { ensureContainerd, startContainerd, type Containerd, ctrTasks, removeCtrTask } from './lib/containerd.ts';
 import { buildBusyboxImage, type BuiltImage } from './lib/oci-image.ts';
 
 const skip = ensureContainerd();
@@ -27,22 +27,11 @@ const RUNTIME = ['--runtime', 'io.containerd.tsrun.v2'];
 // containerd finds a runtime v2 shim on its PATH by the name containerd-shim-<name>-<version>.
 process.env.PATH = `${join(PROJECT, 'bin')}:${process.env.PATH}`;
 
-/** `ctr task ls` as id → [pid, status]. */
-async function tasks(): Promise<Map<string, [number, string]>> {
-  const r = await cd.ctr(['task', 'ls']);
-  assert.is(r.exitCode, 0, r.stderr);
-  return new Map(r.stdout.split('\n').slice(1).filter(Boolean).map((l) => {
-    const [id, pid, status] = l.trim().split(/\s+/);
-    return [id!, [Number(pid), status!]];
-  }));
-}
+const tasks = (): Promise<Map<string, [number, string]>> => ctrTasks(cd);
 
 /** Removes the task and the container; with `shimGone`, waits until its shim exited too. */
 async function removeTask(id: string, shimGone = true): Promise<void> {
-  const rm = await cd.ctr(['task', 'rm', '--force', id]);
-  assert.is(rm.exitCode, 0, rm.stderr);
-  const c = await cd.ctr(['containers', 'rm', id]);
-  assert.is(c.exitCode, 0, c.stderr);
+  await removeCtrTask(cd, id);
   if (shimGone) assert.ok(await waitFor(() => cd.shims().length === 0, 30000, 50), `the shim exited with its last container: ${shimList()}`);
 }
 

@@ -199,3 +199,21 @@ export async function startContainerd(namespace: string): Promise<Containerd> {
     },
   };
 }
+
+/** `ctr task ls` as id → [pid, status]. */
+export async function ctrTasks(cd: Containerd): Promise<Map<string, [number, string]>> {
+  const r = await cd.ctr(['task', 'ls']);
+  if (r.exitCode !== 0) throw new Error(`ctr task ls: ${r.stderr}`);
+  return new Map(r.stdout.split('\n').slice(1).filter(Boolean).map((l) => {
+    const [id, pid, status] = l.trim().split(/\s+/);
+    return [id!, [Number(pid), status!]];
+  }));
+}
+
+/** Removes a task (forced) and its container. */
+export async function removeCtrTask(cd: Containerd, id: string): Promise<void> {
+  const rm = await cd.ctr(['task', 'rm', '--force', id]);
+  if (rm.exitCode !== 0) throw new Error(`ctr task rm --force ${id}: ${rm.stderr}`);
+  const c = await cd.ctr(['containers', 'rm', id]);
+  if (c.exitCode !== 0) throw new Error(`ctr containers rm ${id}: ${c.stderr}`);
+}
