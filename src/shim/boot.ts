@@ -5,38 +5,10 @@
 // compile cache holds only the top level). One cache per bundle content hash;
 // a rejected cache (another Node, other flags) is written again. Any failure
 // here only costs the cache.
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { Script } from 'node:vm';
+import { runWithCodeCache } from '../runtime/code-cache.ts';
 
 declare const SHIM_BUNDLE_HASH: string;
 
-const bundle = `${__dirname}/containerd-shim-tsrun-v2.cjs`;
-const cacheDir = `${__dirname}/.code-cache`;
-const cacheFile = `${cacheDir}/shim-${SHIM_BUNDLE_HASH}`;
-
-let cachedData: Buffer | undefined;
-try {
-  cachedData = readFileSync(cacheFile);
-} catch {
-  // no daemon has gone idle yet
-}
-const wrapped = `(function (exports, require, module, __filename, __dirname) {${readFileSync(bundle, 'latin1')}\n})`;
-const script = new Script(wrapped, { filename: bundle, cachedData });
-
-if (!cachedData || script.cachedDataRejected) {
-  // daemon.ts sets this when it exits after Shutdown with every container gone.
-  process.on('exit', (code) => {
-    if (code !== 0 || !(globalThis as { tsrunShimServed?: boolean }).tsrunShimServed) return;
-    const tmp = `${cacheFile}.${process.pid}`;
-    try {
-      mkdirSync(cacheDir, { recursive: true });
-      writeFileSync(tmp, script.createCachedData());
-      renameSync(tmp, cacheFile);
-    } catch {
-      rmSync(tmp, { force: true });
-    }
-  });
-}
-
-const module = { exports: {} };
-(script.runInThisContext() as (...args: unknown[]) => void)(module.exports, require, module, bundle, __dirname);
+// daemon.ts sets tsrunShimServed when it exits after Shutdown with every container gone.
+runWithCodeCache(`${__dirname}/containerd-shim-tsrun-v2.cjs`, `${__dirname}/.code-cache/shim-${SHIM_BUNDLE_HASH}`,
+  (code) => code === 0 && (globalThis as { tsrunShimServed?: boolean }).tsrunShimServed === true);
