@@ -26,6 +26,10 @@ const namespace = `tsrun-${process.pid}-shim`;
 const RUNTIME = ['--runtime', 'io.containerd.tsrun.v2'];
 // containerd finds a runtime v2 shim on its PATH by the name containerd-shim-<name>-<version>.
 process.env.PATH = `${join(PROJECT, 'bin')}:${process.env.PATH}`;
+// The namespace's shim exits with its last container here, as runc's does
+// (containerd passes its environment on): each test sees its own shim start
+// and end. test/shim-groups.test.ts tests the idle namespace shim.
+process.env.TSRUN_SHIM_IDLE = '0';
 
 const tasks = (): Promise<Map<string, [number, string]>> => ctrTasks(cd);
 

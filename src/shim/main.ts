@@ -1,7 +1,18 @@
 // containerd-shim-tsrun-v2: the containerd runtime v2 shim of tsrun (runtime
-// type io.containerd.tsrun.v2). One long-lived Node process per container or
-// per pod serves containerd's task API and runs the containers in-process, so
-// no runtime call pays a Node start-up. This comment is the protocol, once.
+// type io.containerd.tsrun.v2). One long-lived Node process per group serves
+// containerd's task API and runs the containers in-process, so no runtime
+// call pays a Node start-up. This comment is the protocol, once.
+//
+// Groups. A pod's containers (annotation io.kubernetes.cri.sandbox-id, or
+// io.containerd.runc.v2.group) share the pod's shim, as with runc's shim, and
+// it exits with the pod's last container. Every other container of a
+// containerd namespace shares the namespace's shim: a Node process costs
+// ~20-80 ms to start and ~50 MB, where runc's Go shim costs ~5 ms and ~13 MB,
+// so a shim per container would make each one pay that. The namespace's shim
+// stays TSRUN_SHIM_IDLE seconds (containerd's environment; default 60, 0:
+// exit at once) after its last container, and exits at once when containerd
+// goes away. To run a container in a shim of its own, give it a group of its
+// own: --annotation io.containerd.runc.v2.group=ITS-ID.
 //
 //  containerd                   bin/containerd-shim-tsrun-v2 (sh)   Node: start.ts, then daemon.ts
 //  ──────────                   ─────────────────────────────────   ──────────────────────────────
@@ -9,21 +20,24 @@
 //  BIN -namespace NS -address A
 //      -publish-binary P -id ID start ──▶ mkfifo; setsid node ... start ──▶ group = config.json annotation
 //                                          > FIFO &                           io.kubernetes.cri.sandbox-id (or
-//                                                                             io.containerd.runc.v2.group), else ID
+//                                                                             io.containerd.runc.v2.group), else ''
+//                                                                             (the namespace's shim)
 //                                                                           S = /run/containerd/s/sha256(A/NS/group/tsrun)
-//                                                                           S answers: another container of a pod
-//                                                                             joins that daemon; say S, exit
+//                                                                           S answers: the container joins that
+//                                                                             daemon; say S, exit (the launcher
+//                                                                             does it without Node: S.pid)
 //                                                                           else: prctl(CHILD_SUBREAPER), listen on S,
 //                                     read one line ◀──── "unix://S\n" ───── BUNDLE/address; go on serving
 //           ◀──── "unix://S", exit 0
 //  ttrpc over S: containerd.task.v2.Task/{Create,Start,State,Wait,Kill,Exec,Delete,...} ──▶ service.ts, task.ts
 //           ◀──── task events: ttrpc containerd.services.events.ttrpc.v1.Events/Forward to $TTRPC_ADDRESS
 //                  (an Envelope{timestamp, namespace, topic "/tasks/exit", Any "containerd.events.TaskExit"})
-//  Shutdown with no container left ──────────────────────────────────────▶ remove S, exit
+//  Shutdown with no container left ──────────────────────────────────────▶ a pod's: remove S, exit; the
+//                                                                           namespace's: idle, then the same
 //
-//  every shim exit: BIN -namespace NS -address A -id ID -bundle BUNDLE delete (cwd BUNDLE)
-//             ──▶ the sh launcher answers at once when ID is gone from the root named in
-//                 BUNDLE/tsrun-root and BUNDLE/rootfs is unmounted (a clean exit); else cleanup.ts
+//  every task's end: BIN -namespace NS -address A -id ID -bundle BUNDLE delete (cwd BUNDLE)
+//             ──▶ the sh launcher answers at once when BUNDLE/tsrun-deleted says the shim deleted
+//                 ID and unmounted BUNDLE/rootfs (a clean exit); else cleanup.ts
 //                 (the shim died) force-deletes ID and unmounts BUNDLE/rootfs;
 //             ◀── a DeleteResponse{pid, exit_status 137, exited_at} (protobuf) on stdout
 //

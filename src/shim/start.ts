@@ -9,9 +9,14 @@ import type { ShimFlags } from './flags.ts';
 
 export const GROUP_ANNOTATIONS = ['io.kubernetes.cri.sandbox-id', 'io.containerd.runc.v2.group'];
 export const SOCKET_DIR = '/run/containerd/s';
+/** The group of a container with no group annotation: its containerd
+ *  namespace's shim (see main.ts, "Groups"). No annotation names it, as
+ *  groupOf only takes non-empty values. */
+export const NAMESPACE_GROUP = '';
 
+/** The launcher (bin/containerd-shim-tsrun-v2) hashes the same string with sha256sum: keep them alike. */
 export function socketPath(address: string, namespace: string, group: string): string {
-  return join(SOCKET_DIR, createHash('sha256').update(join(address, namespace, group, 'tsrun')).digest('hex'));
+  return join(SOCKET_DIR, createHash('sha256').update(`${address}/${namespace}/${group}/tsrun`).digest('hex'));
 }
 
 export function canConnect(path: string): Promise<boolean> {
@@ -22,14 +27,14 @@ export function canConnect(path: string): Promise<boolean> {
   });
 }
 
-export function groupOf(bundle: string, id: string): string {
+export function groupOf(bundle: string): string {
   try {
     const annotations = (JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { annotations?: Record<string, string> }).annotations ?? {};
     for (const key of GROUP_ANNOTATIONS) if (annotations[key]) return annotations[key];
   } catch {
-    // no readable config: the container is its own group, and Create reports the config's problem
+    // no readable config: the namespace's group, and Create reports the config's problem
   }
-  return id;
+  return NAMESPACE_GROUP;
 }
 
 /** The start action, run by bin/containerd-shim-tsrun-v2 with stdout on a
@@ -37,7 +42,8 @@ export function groupOf(bundle: string, id: string): string {
  *  either already running (we exit) or this very process (we go on serving). */
 export async function startAction(flags: ShimFlags): Promise<number> {
   const bundle = process.cwd();
-  const socket = socketPath(flags.address, flags.namespace, groupOf(bundle, flags.id));
+  const group = groupOf(bundle);
+  const socket = socketPath(flags.address, flags.namespace, group);
   const address = `unix://${socket}`;
   process.stdout.on('error', () => {}); // the launcher stops reading after one line
   if (await canConnect(socket)) {
@@ -48,7 +54,7 @@ export async function startAction(flags: ShimFlags): Promise<number> {
   let serving: boolean;
   try {
     const { serve } = await import('./daemon.ts');
-    serving = await serve(flags, socket);
+    serving = await serve(flags, socket, group === NAMESPACE_GROUP);
     writeFileSync(join(bundle, 'address'), address);
   } catch (err) {
     process.stdout.write(`error ${(err as Error).message}\n`);

@@ -25,6 +25,9 @@ import { ProcessIO } from './stdio.ts';
 
 /** Written into each bundle: the `delete` action finds the container's state through it after a shim died. */
 export const BUNDLE_ROOT_FILE = 'tsrun-root';
+/** Written into the bundle once a container is deleted and its rootfs
+ *  unmounted: the launcher's `delete` action then answers without Node. */
+export const BUNDLE_DELETED_FILE = 'tsrun-deleted';
 
 export interface CreateRequest extends IoPaths {
   id: string;
@@ -216,6 +219,11 @@ export class Tasks {
       if (c.mounted) unmountRootfs(c.bundle);
       c.mounted = false;
       this.containers.delete(id);
+      try {
+        writeFileSync(join(c.bundle, BUNDLE_DELETED_FILE), '');
+      } catch {
+        // the bundle is gone already: the delete action finds nothing to do either way
+      }
       if (this.containers.size === 0) {
         clearInterval(this.oomTimer);
         this.oomTimer = undefined;

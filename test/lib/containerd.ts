@@ -170,6 +170,8 @@ export async function startContainerd(namespace: string): Promise<Containerd> {
         }
       }
       await gone;
+      // tsrun's namespace shim, idle, exits when containerd goes (src/shim/main.ts, "Groups").
+      await waitFor(() => shims().length === 0, 3000, 50);
       for (const shim of shims()) {
         forced.push(`shim ${shim} still running`);
         try {
