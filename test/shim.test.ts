@@ -185,6 +185,20 @@ if (skip) {
     await removeTask(id);
   });
 
+  test('ctr task ps: a running exec\'s process carries its exec id, as runc\'s shim reports it', async () => {
+    const id = uniqueId('shim-ps');
+    assert.is((await cd.ctr(['run', '-d', ...RUNTIME, image.name, id, 'sleep', '300'])).exitCode, 0);
+    const ex = await cd.ctr(['task', 'exec', '--detach', '--exec-id', 'pslong', id, 'sleep', '301']);
+    assert.is(ex.exitCode, 0, ex.stderr);
+    let ps = '';
+    assert.ok(await waitFor(async () => (ps = (await cd.ctr(['task', 'ps', id])).stdout).includes('pslong'), 10000, 100), ps);
+    const line = ps.split('\n').find((l) => l.includes('pslong'))!;
+    const pid = Number(line.trim().split(/\s+/)[0]);
+    assert.is(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[1], '301', 'the exec\'s own process');
+    assert.is(ps.split('\n').filter((l) => l.includes('pslong')).length, 1, 'only that one');
+    await removeTask(id);
+  });
+
   test('ctr task pause and resume: PAUSED, then RUNNING again; metrics from the cgroup', async () => {
     const id = uniqueId('shim-pause');
     assert.is((await cd.ctr(['run', '-d', ...RUNTIME, image.name, id, 'sleep', '300'])).exitCode, 0);

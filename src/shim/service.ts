@@ -31,6 +31,18 @@ export interface ServiceOptions {
   onIdle: () => void;
 }
 
+/** The container's cgroup, each exec's process with its exec id as runc's shim reports it (`ctr task ps` shows it). */
+function processes(c: Container): { processes: object[] } {
+  const execIds = new Map<number, string>();
+  for (const [execId, p] of c.execs) if (p.pid && !p.exit) execIds.set(p.pid, execId);
+  return {
+    processes: c.cgroup().pids().map((pid) => {
+      const execId = execIds.get(pid);
+      return execId === undefined ? { pid } : { pid, info: toAny('containerd.runc.v1.ProcessDetails', 'containerd.task.v2.ProcessDetails', { exec_id: execId }) };
+    }),
+  };
+}
+
 export function taskHandler(opts: ServiceOptions): Handler {
   const { tasks } = opts;
   const methods: Record<string, [string, string, (r: Req) => Promise<object> | object]> = {
@@ -47,7 +59,7 @@ export function taskHandler(opts: ServiceOptions): Handler {
       tasks.exec(r.id, r.exec_id, { terminal: r.terminal, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr }, r.spec?.value ?? new Uint8Array());
       return {};
     }],
-    Pids: ['PidsRequest', 'PidsResponse', (r) => ({ processes: tasks.get(r.id).cgroup().pids().map((pid) => ({ pid })) })],
+    Pids: ['PidsRequest', 'PidsResponse', (r) => processes(tasks.get(r.id))],
     Pause: ['PauseRequest', 'google.protobuf.Empty', (r) => (tasks.pause(r.id), {})],
     Resume: ['ResumeRequest', 'google.protobuf.Empty', (r) => (tasks.resume(r.id), {})],
     Checkpoint: ['CheckpointTaskRequest', 'google.protobuf.Empty', () => {
