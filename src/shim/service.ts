@@ -71,7 +71,7 @@ export function taskHandler(opts: ServiceOptions): Handler {
       return {};
     }],
     Update: ['UpdateTaskRequest', 'google.protobuf.Empty', (r) => (update(tasks.get(r.id), r.resources?.value), {})],
-    Stats: ['StatsRequest', 'StatsResponse', (r) => ({ stats: toAny('io.containerd.cgroups.v1.Metrics', 'io.containerd.cgroups.v1.Metrics', metrics(tasks.get(r.id).cgroup())) })],
+    Stats: ['StatsRequest', 'StatsResponse', (r) => ({ stats: metrics(tasks.get(r.id).cgroup()) })],
     Connect: ['ConnectRequest', 'ConnectResponse', (r) => ({ shim_pid: process.pid, task_pid: tasks.containers.get(r.id)?.init.pid ?? 0, version: 'tsrun' })],
     Shutdown: ['ShutdownRequest', 'google.protobuf.Empty', () => {
       if (tasks.containers.size === 0) opts.onIdle();
