@@ -63,11 +63,13 @@ if (skip) {
     work = mkdtempSync(join(tmpdir(), 'tsrun-image-'));
     image = buildBusyboxImage(work, `tsrun-busybox-${process.pid}`);
     delete process.env.TSRUN_SHIM_IDLE; // the default: containerd passes its environment to the shims
+    process.env.TSRUN_SHIM_DEBUG = '1'; // each RPC logged: the log lines' way into containerd's log is tested
     cd = await startContainerd(namespace);
     const imp = await cd.ctr(['images', 'import', image.archive]);
     assert.is(imp.exitCode, 0, imp.stderr);
   });
   test.after(async () => {
+    delete process.env.TSRUN_SHIM_DEBUG;
     if (savedIdle === undefined) delete process.env.TSRUN_SHIM_IDLE;
     else process.env.TSRUN_SHIM_IDLE = savedIdle;
     if (cd) {
@@ -105,8 +107,15 @@ if (skip) {
     assert.equal(cd.shims(), [namespaceShim], 'the namespace\'s shim is the one left');
   });
 
+  test('the shim\'s log lines reach containerd\'s log after the container it started with is gone', async () => {
+    await removeCtrTask(cd, a); // the shim started with a, and wrote into a's log FIFO
+    const c = uniqueId('grp-log');
+    await runOnce(c);
+    assert.ok(await waitFor(() => cd.log().includes(`Create ${c}`), 5000, 100), `containerd's log has the shim's lines for ${c}:\n${cd.log().slice(-1500)}`);
+    assert.equal(cd.shims(), [namespaceShim]);
+  });
+
   test('the namespace\'s shim outlives its last container and serves the next one', async () => {
-    await removeCtrTask(cd, a);
     await removeCtrTask(cd, b);
     assert.equal([...(await ctrTasks(cd)).keys()], []);
     assert.equal(cd.shims(), [namespaceShim], 'idle, still there');

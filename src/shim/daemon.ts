@@ -9,6 +9,7 @@ import { Publisher } from './events.ts';
 import type { ShimFlags } from './flags.ts';
 import { taskHandler } from './service.ts';
 import { Tasks } from './task.ts';
+import { ShimLog } from './shim-log.ts';
 import { serveTtrpc } from './ttrpc.ts';
 import { canConnect } from './start.ts';
 
@@ -38,7 +39,8 @@ export async function serve(flags: ShimFlags, socket: string, lingers: boolean):
     rmSync(socket, { force: true });
     process.exit(143);
   });
-  // Debug lines (each RPC with its duration, ms since start) go to BUNDLE/shim.log.
+  // Log lines (with TSRUN_SHIM_DEBUG=1 or -debug, each RPC with its duration) go to stderr: the
+  // first bundle's shim.log until shim-log.ts points it into containerd's log.
   const log = createLogger(undefined, 'text', flags.debug || process.env.TSRUN_SHIM_DEBUG === '1');
   const ttrpcAddress = process.env.TTRPC_ADDRESS ?? '';
   const publisher = new Publisher(ttrpcAddress, flags.namespace, (m) => log.warn(m));
@@ -60,7 +62,13 @@ export async function serve(flags: ShimFlags, socket: string, lingers: boolean):
   });
   // Any connection may be a new container's containerd (or a losing launcher's probe before it).
   server.on('connection', () => idle.cancel());
-  serveTtrpc(server, taskHandler({ tasks, defaultRoot: join(DEFAULT_ROOT, flags.namespace), onIdle: () => idle.begin() }));
+  // A reader that went away (containerd, say) must not end the shim through an EPIPE.
+  process.stderr.on('error', () => {});
+  const shimLog = new ShimLog();
+  // The first container's bundle (start.ts leaves it); once the address is out (this loads ffi-rs).
+  const firstBundle = process.cwd();
+  setImmediate(() => shimLog.attach(firstBundle));
+  serveTtrpc(server, taskHandler({ tasks, defaultRoot: join(DEFAULT_ROOT, flags.namespace), onIdle: () => idle.begin(), log: shimLog }));
   mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
   if (!(await listen(server, socket))) return false;
   chmodSync(socket, 0o600);

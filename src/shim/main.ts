@@ -29,6 +29,8 @@
 //                                                                           else: prctl(CHILD_SUBREAPER), listen on S,
 //                                     read one line ◀──── "unix://S\n" ───── BUNDLE/address; go on serving
 //           ◀──── "unix://S", exit 0
+//  the daemon's stderr: BUNDLE/shim.log, then each live container's BUNDLE/log FIFO, which containerd
+//  copies into its own log (shim-log.ts)
 //  ttrpc over S: containerd.task.v2.Task/{Create,Start,State,Wait,Kill,Exec,Delete,...} ──▶ service.ts, task.ts
 //           ◀──── task events: ttrpc containerd.services.events.ttrpc.v1.Events/Forward to $TTRPC_ADDRESS
 //                  (an Envelope{timestamp, namespace, topic "/tasks/exit", Any "containerd.events.TaskExit"})

@@ -9,6 +9,7 @@ import { OCI_VERSION, type Resources } from '../runtime/oci-types.ts';
 import { formatSchemaErrors } from '../runtime/validate/schema-errors.ts';
 import { decode, encode, timestamp, toAny } from './messages.ts';
 import type { RootfsMount } from './rootfs.ts';
+import type { ShimLog } from './shim-log.ts';
 import { metrics } from './stats.ts';
 import type { Container, Tasks } from './task.ts';
 import { Code, TtrpcError, type Handler } from './ttrpc.ts';
@@ -29,6 +30,8 @@ export interface ServiceOptions {
   defaultRoot: string;
   /** Shutdown with no containers left: the shim exits. */
   onIdle: () => void;
+  /** Where stderr goes: each container's log FIFO in turn (shim-log.ts). */
+  log?: ShimLog;
 }
 
 /** The container's cgroup, each exec's process with its exec id as runc's shim reports it (`ctr task ps` shows it). */
@@ -46,9 +49,22 @@ function processes(c: Container): { processes: object[] } {
 export function taskHandler(opts: ServiceOptions): Handler {
   const { tasks } = opts;
   const methods: Record<string, [string, string, (r: Req) => Promise<object> | object]> = {
-    Create: ['CreateTaskRequest', 'CreateTaskResponse', async (r) => ({ pid: await tasks.create(createRequest(r, opts.defaultRoot)) })],
+    Create: ['CreateTaskRequest', 'CreateTaskResponse', async (r) => {
+      opts.log?.attach(r.bundle);
+      try {
+        return { pid: await tasks.create(createRequest(r, opts.defaultRoot)) };
+      } catch (err) {
+        if (!tasks.containers.has(r.id)) opts.log?.detach(r.bundle);
+        throw err;
+      }
+    }],
     Start: ['StartRequest', 'StartResponse', async (r) => ({ pid: await tasks.start(r.id, r.exec_id) })],
-    Delete: ['DeleteRequest', 'DeleteResponse', (r) => tasks.delete(r.id, r.exec_id)],
+    Delete: ['DeleteRequest', 'DeleteResponse', async (r) => {
+      const bundle = r.exec_id ? undefined : tasks.containers.get(r.id)?.bundle;
+      const reply = await tasks.delete(r.id, r.exec_id);
+      if (bundle) opts.log?.detach(bundle);
+      return reply;
+    }],
     State: ['StateRequest', 'StateResponse', (r) => state(tasks.get(r.id), r.exec_id)],
     Wait: ['WaitRequest', 'WaitResponse', async (r) => {
       const exit = await tasks.get(r.id).proc(r.exec_id).exited;
