@@ -55,7 +55,8 @@
 // Each container is an ordinary tsrun container under --root
 // /run/containerd/tsrun/NS (or the runtime options' Root): `tsrun --root ...
 // state/list/ps/exec` see it. Its tsrun-nsexec helper stays its parent and
-// exits with its status (process.ts), stdio are containerd's FIFOs (stdio.ts).
+// exits with its status (process.ts); its stdio are containerd's FIFOs, files,
+// or a logging binary's pipes for a binary:// URI (stdio.ts).
 
 import { parseFlags } from './flags.ts';
 

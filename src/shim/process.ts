@@ -15,7 +15,7 @@ import type { Process } from '../runtime/oci-types.ts';
 import { formatSchemaErrors } from '../runtime/validate/schema-errors.ts';
 import { semanticProblems } from '../runtime/validate/semantic.ts';
 import { NsHelper } from '../ns/helper.ts';
-import { ProcessIO, type StdioPaths } from './stdio.ts';
+import { ProcessIO, type LogOwner, type StdioPaths } from './stdio.ts';
 
 export interface Exit {
   status: number;
@@ -96,8 +96,9 @@ export function parseExecSpec(value: Uint8Array): Process {
 }
 
 /** Starts an exec'd process in the container whose init is initPid: the
- *  same plan `tsrun exec` runs, with the helper staying as its parent. */
-export async function startExec(proc: Proc, initPid: number, cgroup: Cgroup, onExit: (status: number) => void): Promise<number> {
+ *  same plan `tsrun exec` runs, with the helper staying as its parent.
+ *  `owner`: for a logging binary of the exec's stdout (stdio.ts). */
+export async function startExec(proc: Proc, initPid: number, cgroup: Cgroup, owner: LogOwner, onExit: (status: number) => void): Promise<number> {
   const spec = { ...proc.spec!, terminal: proc.paths.terminal };
   const namespaces = JOIN_ORDER.flatMap((name): Array<[string, string]> => {
     const theirs = `/proc/${initPid}/ns/${name}`;
@@ -109,13 +110,13 @@ export async function startExec(proc: Proc, initPid: number, cgroup: Cgroup, onE
   });
   const cgroupTasks = selfJoinFiles(cgroup);
   const plan = buildExecPlan({ process: spec, namespaces, monitor: true, preserveFds: 0, cgroupTasks });
-  const io = new ProcessIO(proc.paths);
+  const io = await ProcessIO.open(proc.paths, owner);
   proc.io = io;
   let helper: NsHelper;
   try {
     helper = new NsHelper(plan, { stdio: io.stdio });
   } catch (err) {
-    io.close();
+    await io.release();
     throw err;
   }
   proc.helper = helper;

@@ -1,6 +1,6 @@
 // The few syscalls the shim needs that Node lacks, through ffi-rs (as
 // src/ns/syscalls.ts does): mount/umount2 for the rootfs containerd passes,
-// and prctl(PR_SET_CHILD_SUBREAPER).
+// prctl(PR_SET_CHILD_SUBREAPER), and pipe2 for the pipes to a logging binary.
 import { createRequire } from 'node:module';
 import { RuntimeError } from '../runtime/errors.ts';
 
@@ -59,4 +59,37 @@ const PR_SET_CHILD_SUBREAPER = 36;
 
 export function becomeSubreaper(): void {
   syscall('prctl', [{ i32: PR_SET_CHILD_SUBREAPER }, { i64: 1 }, { i64: 0 }, { i64: 0 }, { i64: 0 }]);
+}
+
+const O_CLOEXEC = 0o2000000;
+
+/** pipe2(O_CLOEXEC): [read end, write end]. Close-on-exec, so neither end
+ *  leaks into a process the shim spawns unless passed to it in its stdio
+ *  (libuv dup2s those, which clears the flag on the child's copy only). */
+export function pipe2(): [number, number] {
+  const f = libc();
+  const pair = f.arrayConstructor({ type: f.DataType.I32Array, length: 2 });
+  const ptr = f.createPointer({ paramsType: [pair], paramsValue: [[-1, -1]] });
+  try {
+    const r = f.load({
+      library: 'libc', funcName: 'pipe2', retType: f.DataType.I32, paramsType: [f.DataType.External, f.DataType.I32],
+      paramsValue: [f.unwrapPointer(ptr)[0], O_CLOEXEC], errno: true,
+    }) as unknown as { errnoCode: number; errnoMessage: string; value: number };
+    if (r.value < 0) throw new RuntimeError('ERR_IO', `pipe2: ${r.errnoMessage.toLowerCase()}`, { errno: r.errnoCode });
+    const [fds] = f.restorePointer({ retType: [pair], paramsValue: ptr }) as unknown as [[number, number]];
+    return [fds[0], fds[1]];
+  } finally {
+    f.freePointer({ paramsType: [pair], paramsValue: ptr, pointerType: f.PointerType.RsPointer });
+  }
+}
+
+const CLOSE_RANGE_CLOEXEC = 4;
+
+/** Marks every fd from `first` up close-on-exec (close_range, Linux 5.11, as
+ *  tsrun-nsexec uses it): fds the shim inherited without the flag (from
+ *  whatever started containerd) then reach no process it spawns, libuv
+ *  passing on any fd not so marked. */
+export function cloexecFrom(first: number): void {
+  const r = syscall('close_range', [{ i32: first }, { i32: -1 }, { i32: CLOSE_RANGE_CLOEXEC }]);
+  if (!r.ok) throw new RuntimeError('ERR_IO', `close_range(${first}, ~0, CLOSE_RANGE_CLOEXEC): ${r.message}`, { errno: r.errno });
 }

@@ -18,6 +18,7 @@ import { deleteContainer } from '../runtime/verbs/delete.ts';
 import { signalAll } from '../runtime/verbs/kill.ts';
 import { releaseBarrier } from '../runtime/verbs/start.ts';
 import type { Publisher } from './events.ts';
+import { parseFlags } from './flags.ts';
 import { timestamp } from './messages.ts';
 import { Proc, parseExecSpec, startExec, type IoPaths } from './process.ts';
 import { mountRootfs, unmountRootfs, type RootfsMount } from './rootfs.ts';
@@ -88,10 +89,14 @@ export class Tasks {
   private oomTimer: NodeJS.Timeout | undefined;
   readonly publisher: Publisher;
   readonly log: Logger;
+  /** The containerd namespace this shim serves (a logging binary's CONTAINER_NAMESPACE):
+   *  by default the -namespace this daemon process was started with (start.ts). */
+  readonly namespace: string;
 
-  constructor(publisher: Publisher, log: Logger) {
+  constructor(publisher: Publisher, log: Logger, namespace = parseFlags(process.argv.slice(2)).namespace) {
     this.publisher = publisher;
     this.log = log;
+    this.namespace = namespace;
   }
 
   get(id: string): Container {
@@ -114,7 +119,7 @@ export class Tasks {
         c.mounted = true;
       }
       writeFileSync(join(req.bundle, BUNDLE_ROOT_FILE), req.root);
-      init.io = new ProcessIO(req);
+      init.io = await ProcessIO.open(req, { id: req.id, namespace: this.namespace, cwd: req.bundle });
       const created = await createContainer(ctx, req.id, { bundle: req.bundle, noPivot: req.noPivot, preserveFds: 0, monitor: true, stdio: init.io.stdio });
       init.io.attach(created.helper.child);
       init.helper = created.helper;
@@ -123,7 +128,7 @@ export class Tasks {
       void created.helper.exited().then((status) => this.onExit(c, init, status));
       created.helper.close();
     } catch (err) {
-      init.io?.close();
+      await init.io?.release();
       if (c.mounted) unmountRootfs(req.bundle);
       this.claimed.delete(req.id);
       throw err;
@@ -153,7 +158,7 @@ export class Tasks {
         if (!c.init.running) throw new RuntimeError('ERR_STATUS', `cannot exec in container ${JSON.stringify(id)}: container not running`);
         p.started = true;
         try {
-          await startExec(p, c.init.pid, c.cgroup(), (status) => this.onExit(c, p, status));
+          await startExec(p, c.init.pid, c.cgroup(), { id: execId, namespace: this.namespace, cwd: c.bundle }, (status) => this.onExit(c, p, status));
         } catch (err) {
           // No helper process (it could not be spawned): no exit will come from it.
           if (p.helper?.child.pid === undefined) p.recordExit(255);
@@ -205,6 +210,7 @@ export class Tasks {
     }
     if (execId) {
       if (!p.exit) p.recordExit(255);
+      await p.io?.release();
       c.execs.delete(execId);
     } else {
       // A created container that never started is killed here, as `runc delete` does.
@@ -216,6 +222,8 @@ export class Tasks {
       }
       if (!p.exit) await Promise.race([p.exited, new Promise((r) => setTimeout(r, 5000))]);
       if (!p.exit) p.recordExit(137);
+      // Logging binaries end with the task, those of execs not deleted on their own too.
+      await Promise.all([p, ...c.execs.values()].map((each) => each.io?.release()));
       if (c.mounted) unmountRootfs(c.bundle);
       c.mounted = false;
       this.containers.delete(id);
