@@ -41,15 +41,21 @@ cc('musl-gcc', [...warn, '-Os', '-static', '-s', '-fno-asynchronous-unwind-table
   '-o', join(out, 'tsrun-init'), 'src/init/tsrun-init.c']);
 
 // 3. The CLI: build/tsrun.cjs with the verbs callers run constantly, and one
-// bundle per cold part (a demo, a hook, --help with yargs...). CommonJS,
-// because then esbuild wraps every module that is reached through a dynamic
-// import() in a lazy initialiser, including its require()s of Node built-ins
-// (ESM output would hoist every built-in import to the top, ~6 ms on each
-// call). The cold parts are separate files because even unused code costs
-// every call: its functions are declared, and cached, at the bundle's top
-// level (`state` took 1.5 ms longer with them in). import() becomes require(),
-// which boot.cjs's vm.Script supports. ffi-rs stays external: a native addon.
+// bundle per cold part (create/run/exec, a demo, a hook, --help with yargs...).
+// CommonJS, because then esbuild wraps every module that is reached through a
+// dynamic import() in a lazy initialiser, including its require()s of Node
+// built-ins (ESM output would hoist every built-in import to the top, ~6 ms on
+// each call). The cold parts are separate files because even unused code costs
+// every call: the bundle is read and its functions are declared, and cached,
+// at its top level (`state` took 1.5 ms longer with them in; the create path
+// in it, 196 of its 275 kB, cost every verb ~180 page faults and ~1.4 M
+// instructions, ~3 ms here).
+// import() becomes require(), which boot.cjs's vm.Script supports. ffi-rs
+// stays external: a native addon.
 const COLD_PARTS = {
+  // create, run and exec: the config schema's generated validator (~120 kB),
+  // seccomp, user namespaces, rootless, the create and exec plans.
+  'verb-create': 'src/runtime/verbs/create-verbs.ts',
   'verb-demo': 'src/runtime/verbs/demo.ts',
   'verb-hook': 'src/runtime/verbs/hook.ts',
   'verb-network': 'src/runtime/verbs/network.ts',
@@ -63,24 +69,6 @@ const COLD_PARTS = {
 };
 for (const f of readdirSync(out)) if (/^(verb-[a-z]+|help)\.cjs$/.test(f)) rmSync(join(out, f));
 const coldByPath = new Map(Object.entries(COLD_PARTS).map(([name, src]) => [join(root, src), name]));
-// A cold part is reached through a stand-in module whose default export is
-// the part's: `require` keeps the part's own default (an external import()
-// would go through Node's CommonJS interop and wrap it once more).
-const splitColdParts = {
-  name: 'split-cold-parts',
-  setup(b) {
-    b.onResolve({ filter: /\.ts$/ }, (args) => {
-      const name = args.kind === 'dynamic-import' ? coldByPath.get(resolve(args.resolveDir, args.path)) : undefined;
-      return name ? { path: name, namespace: 'cold-part' } : undefined;
-    });
-    b.onResolve({ filter: /^\.\/(verb-[a-z]+|help)\.cjs$/ }, (args) => ({ path: args.path, external: true }));
-    b.onLoad({ filter: /.*/, namespace: 'cold-part' }, (args) => ({
-      contents: `export default require(${JSON.stringify(`./${args.path}.cjs`)}).default;`,
-      resolveDir: out,
-      loader: 'js',
-    }));
-  },
-};
 const common = {
   bundle: true,
   platform: 'node',
@@ -99,11 +87,38 @@ const common = {
   banner: { js: "'use strict'; const __tsrunModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
 };
-await build({ ...common, entryPoints: [join(root, 'src/runtime/main.ts')], outfile: join(out, 'tsrun.cjs'), plugins: [splitColdParts] });
-await build({ ...common, entryPoints: Object.fromEntries(Object.entries(COLD_PARTS).map(([name, src]) => [name, join(root, src)])), outdir: out, outExtension: { '.js': '.cjs' } });
-for (const f of ['tsrun.cjs', ...Object.keys(COLD_PARTS).map((n) => `${n}.cjs`)]) {
-  if (/\bimport\(/.test(readFileSync(join(out, f), 'utf8'))) throw new Error(`build/${f} still has an import(), which boot.cjs's vm.Script cannot run`);
+/** A bundle boot.cjs or cold-part.ts runs as a vm.Script: read as latin1, so ASCII only, and no import(). */
+function checkScript(f) {
+  const bytes = readFileSync(join(out, f));
+  const nonAscii = bytes.findIndex((b) => b > 0x7f);
+  // esbuild writes such characters as \u escapes (charset ascii), so this is a guard.
+  if (nonAscii >= 0) throw new Error(`build/${f} has a non-ASCII byte at offset ${nonAscii}: ${bytes.subarray(Math.max(0, nonAscii - 40), nonAscii + 8)}`);
+  if (/\bimport\(/.test(bytes.toString('latin1'))) throw new Error(`build/${f} still has an import(), which a vm.Script cannot run`);
+  return bytes;
 }
+const contentHash = (bytes) => createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+// The cold parts first: build/tsrun.cjs names each one's code cache after its content.
+await build({ ...common, entryPoints: Object.fromEntries(Object.entries(COLD_PARTS).map(([name, src]) => [name, join(root, src)])), outdir: out, outExtension: { '.js': '.cjs' } });
+const coldHash = Object.fromEntries(Object.keys(COLD_PARTS).map((name) => [name, contentHash(checkScript(`${name}.cjs`))]));
+// A cold part is reached through a stand-in module whose default export is
+// the part's, loaded with a code cache of its own (src/runtime/cold-part.ts).
+const splitColdParts = {
+  name: 'split-cold-parts',
+  setup(b) {
+    b.onResolve({ filter: /\.ts$/ }, (args) => {
+      const name = args.kind === 'dynamic-import' ? coldByPath.get(resolve(args.resolveDir, args.path)) : undefined;
+      return name ? { path: name, namespace: 'cold-part' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'cold-part' }, (args) => ({
+      contents: `import { loadColdPart } from ${JSON.stringify(join(root, 'src/runtime/cold-part.ts'))};\n` +
+        `export default loadColdPart(${JSON.stringify(args.path)}, ${JSON.stringify(coldHash[args.path])}).default;`,
+      resolveDir: out,
+      loader: 'js',
+    }));
+  },
+};
+await build({ ...common, entryPoints: [join(root, 'src/runtime/main.ts')], outfile: join(out, 'tsrun.cjs'), plugins: [splitColdParts] });
+checkScript('tsrun.cjs');
 
 // 3b. The containerd shim (src/shim/): a bundle of its own, never loaded by
 // the CLI. Its .proto files are parsed here into a JSON descriptor, so the
@@ -124,13 +139,7 @@ await build({
 
 // 4. The loader bin/tsrun runs: it compiles the bundle with a code cache per
 // verb (src/runtime/boot.ts), named after the bundle's content.
-const bundleBytes = readFileSync(join(out, 'tsrun.cjs'));
-const nonAscii = bundleBytes.findIndex((b) => b > 0x7f);
-if (nonAscii >= 0) {
-  // boot.cjs reads the bundle as latin1; write such characters as \u escapes.
-  throw new Error(`build/tsrun.cjs has a non-ASCII byte at offset ${nonAscii}: ${bundleBytes.subarray(Math.max(0, nonAscii - 40), nonAscii + 8)}`);
-}
-const bundleHash = createHash('sha256').update(bundleBytes).digest('hex').slice(0, 16);
+const bundleHash = contentHash(readFileSync(join(out, 'tsrun.cjs')));
 await build({
   entryPoints: [join(root, 'src/runtime/boot.ts')],
   outfile: join(out, 'boot.cjs'),

@@ -3,7 +3,8 @@
 // corrupt cache must never change what a command does.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cacheKey, VALUE_OPTIONS } from '../src/runtime/cli/cache-key.ts';
@@ -85,6 +86,35 @@ test('an unwritable cache directory costs only the cache', async () => {
     assert.equal(readdirSync(join(copy, 'build')).sort(), ['.code-cache', 'boot.cjs', 'tsrun.cjs']);
   } finally {
     rmSync(copy, { recursive: true, force: true });
+  }
+});
+
+test('a cold part runs with a code cache of its own, named after its content', async () => {
+  // spec is a cold part (build/verb-spec.cjs) that succeeds without a container.
+  const hash = createHash('sha256').update(readFileSync(join(PROJECT, 'build', 'verb-spec.cjs'))).digest('hex').slice(0, 16);
+  const file = join(CACHE_DIR, `${hash}-spec`);
+  rmSync(file, { force: true });
+  const bundle = join(root, 'spec-bundle');
+  mkdirSync(bundle);
+  const first = await runCommand(TSRUN, ['spec', '--bundle', bundle]);
+  assert.is(first.exitCode, 0, first.stderr);
+  assert.ok(existsSync(file), 'spec wrote the cold part\'s cache');
+  const written = statSync(file).mtimeMs;
+  rmSync(join(bundle, 'config.json'));
+  const second = await runCommand(TSRUN, ['spec', '--bundle', bundle]);
+  assert.is(second.exitCode, 0, second.stderr);
+  assert.ok(existsSync(join(bundle, 'config.json')));
+  assert.is(statSync(file).mtimeMs, written, 'the second run read the cache and did not write it again');
+});
+
+test('the hot bundle holds none of the create path (config validator, seccomp, user namespaces)', () => {
+  // Every verb reads and declares all of build/tsrun.cjs; create, run and exec load build/verb-create.cjs.
+  const hot = readFileSync(join(PROJECT, 'build', 'tsrun.cjs'), 'latin1');
+  const cold = readFileSync(join(PROJECT, 'build', 'verb-create.cjs'), 'latin1');
+  // A function of each: ajv's generated validator, seccomp.ts, userns-plan.ts, rootless.ts, create-plan.ts.
+  for (const fn of ['validate10', 'seccompSteps', 'userNamespaceStep', 'rootlessIdmapWriter', 'buildCreatePlan']) {
+    assert.ok(cold.includes(`function ${fn}(`), `${fn} is in verb-create.cjs`);
+    assert.not.ok(hot.includes(`function ${fn}`), `${fn} is not in tsrun.cjs`);
   }
 });
 

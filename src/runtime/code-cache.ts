@@ -2,12 +2,13 @@
 // boot.ts for why Node's compile cache is not enough). The cache is read if
 // there is one; if there is none, or V8 rejected it (another Node, other
 // flags), it is written at exit when `keep(code)` says this run was worth
-// caching. Any failure only costs the cache, never the command.
+// caching. Any failure only costs the cache, never the command. Returns the
+// bundle's module.exports (a cold part's default export, cold-part.ts).
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Script } from 'node:vm';
 
-export function runWithCodeCache(bundle: string, cacheFile: string, keep: (code: number) => boolean): void {
+export function runWithCodeCache(bundle: string, cacheFile: string, keep: (code: number) => boolean): unknown {
   let cachedData: Buffer | undefined;
   try {
     cachedData = readFileSync(cacheFile);
@@ -33,4 +34,5 @@ export function runWithCodeCache(bundle: string, cacheFile: string, keep: (code:
   }
   const module = { exports: {} };
   (script.runInThisContext() as (...args: unknown[]) => void)(module.exports, require, module, bundle, dirname(bundle));
+  return module.exports;
 }
