@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { leftovers, sandbox, uniqueId, waitFor } from './lib/tsrun.ts';
+import { assertLoopback, leftovers, LOOPBACK_PROBE, sandbox, uniqueId, waitFor } from './lib/tsrun.ts';
 import type { Config } from '../src/runtime/oci-types.ts';
 
 const sb = sandbox();
@@ -22,13 +22,9 @@ const withRawSockets = (c: Config): void => {
 test('a new network namespace: lo is up with 127.0.0.1/8 and ::1, and both answer', async () => {
   const r = await sb.tsrun(['run', '--bundle', sb.bundle((c) => {
     withRawSockets(c);
-    c.process!.args = ['sh', '-c', 'ip -o addr show dev lo; ping -c1 -W2 127.0.0.1 >/dev/null && echo v4-ok; ping -c1 -W2 ::1 >/dev/null && echo v6-ok'];
+    c.process!.args = ['sh', '-c', LOOPBACK_PROBE];
   }), uniqueId('lo')]);
-  assert.is(r.exitCode, 0, r.stderr);
-  assert.match(r.stdout, /inet 127\.0\.0\.1\/8/);
-  assert.match(r.stdout, /inet6 ::1\/128/);
-  assert.match(r.stdout, /^v4-ok$/m);
-  assert.match(r.stdout, /^v6-ok$/m);
+  assertLoopback(r);
 });
 
 test('lo is already up when the prestart and createRuntime hooks run', async () => {

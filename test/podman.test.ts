@@ -8,10 +8,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { hasPodman, LIMITS, privatePodman } from './lib/podman.ts';
-import { runCommand, sandbox } from './lib/tsrun.ts';
-import { syscallProbe } from './lib/syscall-probe.ts';
+import { runCommand } from './lib/tsrun.ts';
+import { probeUnderCaptured, syscallProbe } from './lib/syscall-probe.ts';
 
 const pm = privatePodman('podman');
 const { work, base, podman } = pm;
@@ -106,23 +105,7 @@ const probeMount = () => ['-v', `${syscallProbe()}:/probe:ro`];
   assert.is(profile.defaultAction, 'SCMP_ACT_ERRNO');
   assert.ok(profile.syscalls.flatMap((s: { names: string[] }) => s.names).length > 300, 'podman\'s ~400 names');
   const expected = (await podman(['run', '--rm', ...limits, ...probeMount(), image, 'sh', '-c', PROBE])).stdout;
-  const sb = sandbox();
-  try {
-    for (const nnp of [false, true]) {
-      const bundle = sb.bundle((c) => {
-        c.process!.args = ['sh', '-c', PROBE];
-        c.process!.noNewPrivileges = nnp;
-        c.process!.capabilities = captured.process.capabilities;
-        c.mounts!.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs' }, { destination: '/probe', type: 'bind', source: syscallProbe(), options: ['ro', 'bind'] });
-        c.linux!.seccomp = profile;
-      });
-      const r = await sb.tsrun(['run', '--bundle', bundle, `pod-profile-${process.pid}-${nnp}`]);
-      assert.is(r.exitCode, 0, r.stderr);
-      assert.is(r.stdout, expected, `what podman saw under tsrun (noNewPrivileges ${nnp})`);
-    }
-  } finally {
-    await sb.cleanup();
-  }
+  for (const [nnp, out] of await probeUnderCaptured(captured, PROBE)) assert.is(out, expected, `what podman saw under tsrun (noNewPrivileges ${nnp})`);
 });
 
 test('nothing is left behind', async () => {

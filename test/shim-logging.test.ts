@@ -13,28 +13,18 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlink
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { leftovers, PROJECT, uniqueId, waitFor } from './lib/tsrun.ts';
-import { ensureContainerd, startContainerd, type Containerd, ctrTasks, removeCtrTask } from './lib/containerd.ts';
-import { buildBusyboxImage, type BuiltImage } from './lib/oci-image.ts';
+import { leftovers, uniqueId, waitFor } from './lib/tsrun.ts';
+import { useContainerd } from './lib/containerd.ts';
 
-const skip = ensureContainerd();
-let cd: Containerd;
-let image: BuiltImage;
-let work: string;
-let logs: string;
-const namespace = `tsrun-${process.pid}-shimlog`;
-const RUNTIME = ['--runtime', 'io.containerd.tsrun.v2'];
-process.env.PATH = `${join(PROJECT, 'bin')}:${process.env.PATH}`;
 // Each test sees its shim end with its last container (see test/shim.test.ts).
-process.env.TSRUN_SHIM_IDLE = '0';
-
-const tasks = (): Promise<Map<string, [number, string]>> => ctrTasks(cd);
-const debug = (): string => cd.log().slice(-3000);
-const tsrunRoot = (): string => join(cd.dir, 'run', 'containerd', 'tsrun', namespace);
+const ctd = useContainerd(test, 'shim-logging', { runtime: 'shim', env: { TSRUN_SHIM_IDLE: '0' } });
+const { namespace } = ctd;
+let logs: string;
+const debug = (): string => ctd.cd.log().slice(-3000);
 
 async function removeTask(id: string): Promise<void> {
-  await removeCtrTask(cd, id);
-  assert.ok(await waitFor(() => cd.shims().length === 0, 30000, 50), 'the shim exited with its last container');
+  await ctd.removeTask(id);
+  assert.ok(await waitFor(() => ctd.cd.shims().length === 0, 30000, 50), 'the shim exited with its last container');
 }
 
 // Loggers: each writes into the directory it lives in, its files named after
@@ -75,50 +65,34 @@ const strays = (): string[] => spawnSync('ps', ['-eo', 'pid=,args='], { encoding
 
 /** After a failed create: no task, container, tsrun state, rootfs mount, shim or logger left. */
 async function nothingLeft(id: string): Promise<void> {
-  assert.not.ok((await tasks()).has(id), 'no task');
-  const cs = await cd.ctr(['containers', 'ls', '-q']);
-  if (cs.stdout.split('\n').includes(id)) assert.is((await cd.ctr(['containers', 'rm', id])).exitCode, 0);
-  assert.ok(await waitFor(() => cd.shims().length === 0, 30000, 50), 'the shim exited');
-  assert.equal(leftovers(tsrunRoot(), id), []);
+  assert.not.ok((await ctd.tasks()).has(id), 'no task');
+  const cs = await ctd.cd.ctr(['containers', 'ls', '-q']);
+  if (cs.stdout.split('\n').includes(id)) assert.is((await ctd.cd.ctr(['containers', 'rm', id])).exitCode, 0);
+  assert.ok(await waitFor(() => ctd.cd.shims().length === 0, 30000, 50), 'the shim exited');
+  assert.equal(leftovers(ctd.cd.tsrunRoot, id), []);
   // The rootfs was mounted in containerd's mount namespace.
-  const mounts = readFileSync(`/proc/${cd.pid}/mountinfo`, 'utf8').split('\n').filter((l) => l.includes(id));
+  const mounts = readFileSync(`/proc/${ctd.cd.pid}/mountinfo`, 'utf8').split('\n').filter((l) => l.includes(id));
   assert.equal(mounts, [], 'no rootfs mount');
   assert.equal(strays(), [], 'no logger process');
 }
 
-if (skip) {
-  console.log(`SKIP shim-logging: ${skip}`);
-  test('containerd is not available here', () => {
-    assert.ok(skip.length > 0);
-  });
-} else {
-  test.before(async () => {
-    work = mkdtempSync(join(tmpdir(), 'tsrun-image-'));
+if (!ctd.skip) {
+  test.before(() => {
     logs = mkdtempSync(join(tmpdir(), 'tsrun-loggers-'));
     for (const [name, body] of Object.entries(LOGGERS)) {
       writeFileSync(join(logs, name), `#!/bin/sh\n${body}\n`);
       chmodSync(join(logs, name), 0o755);
     }
-    image = buildBusyboxImage(work, `tsrun-busybox-${process.pid}`);
-    cd = await startContainerd(namespace);
-    const imp = await cd.ctr(['images', 'import', image.archive]);
-    assert.is(imp.exitCode, 0, imp.stderr);
   });
-  test.after(async () => {
-    if (cd) {
-      for (const id of (await tasks()).keys()) await cd.ctr(['task', 'rm', '--force', id]);
-      const cs = await cd.ctr(['containers', 'ls', '-q']);
-      for (const id of cs.stdout.split('\n').filter(Boolean)) await cd.ctr(['containers', 'rm', id]);
-      await cd.stop();
-    }
+  // After the fixture's: its loggers end with the tasks containerd deleted.
+  test.after(() => {
     for (const line of logs ? strays() : []) process.kill(Number(line.trim().split(/\s+/)[0]), 'SIGKILL');
-    if (work) rmSync(work, { recursive: true, force: true });
     if (logs) rmSync(logs, { recursive: true, force: true });
   });
 
   test('ctr run --rm --log-uri binary://: the output reaches the logger; its args, env, cwd and fds are containerd\'s; it is gone after the delete', async () => {
     const id = uniqueId('log-run');
-    const r = await cd.ctr(['run', '--rm', ...RUNTIME, '--log-uri', `binary://${logs}/logger.sh?arg=x&flag&arg=y`, image.name, id,
+    const r = await ctd.cd.ctr(['run', '--rm', ...ctd.runtime, '--log-uri', `binary://${logs}/logger.sh?arg=x&flag&arg=y`, ctd.image.name, id,
       'sh', '-c', 'echo out1; echo err1 >&2; readlink /proc/self/fd/1; ls /proc/self/fd; echo out2; exit 3']);
     assert.is(r.exitCode, 3, `${r.stderr}\n${debug()}`);
     assert.is(r.stdout, '', 'nothing through ctr');
@@ -133,25 +107,25 @@ if (skip) {
     assert.equal(env.filter((l) => l !== pwd), [`CONTAINER_ID=${id}`, `CONTAINER_NAMESPACE=${namespace}`], 'only these, not the shim\'s environment');
     assert.ok(pwd?.endsWith(`/${namespace}/${id}`), `the cwd is the bundle: ${pwd}`);
     assert.not.ok(alive(loggerPid(id)), 'the logger is gone');
-    assert.not.ok((await tasks()).has(id));
-    assert.ok(await waitFor(() => cd.shims().length === 0, 30000, 50), 'the shim exited');
+    assert.not.ok((await ctd.tasks()).has(id));
+    assert.ok(await waitFor(() => ctd.cd.shims().length === 0, 30000, 50), 'the shim exited');
   });
 
   test('ctr task exec --log-uri binary://: the exec\'s own logger (CONTAINER_ID = the exec id), gone after the exec; a missing one fails the exec', async () => {
     const id = uniqueId('log-exec');
-    assert.is((await cd.ctr(['run', '-d', ...RUNTIME, image.name, id, 'sleep', '300'])).exitCode, 0);
+    await ctd.sleeper(id);
     const execId = `x-${id}`;
-    const ex = await cd.ctr(['task', 'exec', '--exec-id', execId, '--log-uri', `binary://${logs}/logger.sh?exec`, id, 'sh', '-c', 'echo exec-out; echo exec-err >&2; exit 5']);
+    const ex = await ctd.cd.ctr(['task', 'exec', '--exec-id', execId, '--log-uri', `binary://${logs}/logger.sh?exec`, id, 'sh', '-c', 'echo exec-out; echo exec-err >&2; exit 5']);
     assert.is(ex.exitCode, 5, `${ex.stderr}\n${debug()}`);
     assert.is(file(`${execId}.out`), 'exec-out\n');
     assert.is(file(`${execId}.err`), 'exec-err\n');
     assert.is(file(`${execId}.args`), 'exec\n\n');
     assert.ok(file(`${execId}.env`).split('\n').includes(`CONTAINER_ID=${execId}`), file(`${execId}.env`));
     assert.not.ok(alive(loggerPid(execId)), 'the exec\'s logger is gone');
-    const bad = await cd.ctr(['task', 'exec', '--exec-id', 'nolog', '--log-uri', `binary://${logs}/no-such-logger`, id, 'true']);
+    const bad = await ctd.cd.ctr(['task', 'exec', '--exec-id', 'nolog', '--log-uri', `binary://${logs}/no-such-logger`, id, 'true']);
     assert.not.equal(bad.exitCode, 0);
     assert.match(bad.stderr, /logging binary .*no-such-logger.*no such file or directory/);
-    assert.is((await tasks()).get(id)?.[1], 'RUNNING', 'the container goes on');
+    assert.is((await ctd.tasks()).get(id)?.[1], 'RUNNING', 'the container goes on');
     await removeTask(id);
   });
 
@@ -159,7 +133,7 @@ if (skip) {
     // logger-stubborn.sh said ready by closing its fd 5.
     for (const [logger, pipes] of [['logger-term.sh', [3, 4, 5]], ['logger-stubborn.sh', [3, 4]]] as const) {
       const id = uniqueId('log-stop');
-      const r = await cd.ctr(['run', '-d', ...RUNTIME, '--log-uri', `binary://${logs}/${logger}`, image.name, id, 'sleep', '300']);
+      const r = await ctd.cd.ctr(['run', '-d', ...ctd.runtime, '--log-uri', `binary://${logs}/${logger}`, ctd.image.name, id, 'sleep', '300']);
       assert.is(r.exitCode, 0, `${logger}: ${r.stderr}\n${debug()}`);
       const pid = loggerPid(id);
       try {
@@ -183,7 +157,7 @@ if (skip) {
     ];
     for (const [uri, why] of cases) {
       const id = uniqueId('log-fail');
-      const r = await cd.ctr(['run', '--rm', ...RUNTIME, '--log-uri', uri, image.name, id, 'echo', 'never']);
+      const r = await ctd.cd.ctr(['run', '--rm', ...ctd.runtime, '--log-uri', uri, ctd.image.name, id, 'echo', 'never']);
       assert.not.equal(r.exitCode, 0);
       assert.ok(r.stderr.includes(`logging binary \\"${uri}\\"`) || r.stderr.includes(`logging binary "${uri}"`), r.stderr);
       assert.match(r.stderr, why);
@@ -194,22 +168,16 @@ if (skip) {
   test('ctr run -d --log-uri file://: stdout and stderr appended to the file (its directory made)', async () => {
     const id = uniqueId('log-file');
     const path = join(logs, 'sub', 'ctr.log');
-    const r = await cd.ctr(['run', '-d', ...RUNTIME, '--log-uri', `file://${path}`, image.name, id, 'sh', '-c', 'echo file-out; echo file-err >&2']);
+    const r = await ctd.cd.ctr(['run', '-d', ...ctd.runtime, '--log-uri', `file://${path}`, ctd.image.name, id, 'sh', '-c', 'echo file-out; echo file-err >&2']);
     assert.is(r.exitCode, 0, `${r.stderr}\n${debug()}`);
-    assert.ok(await waitFor(async () => (await tasks()).get(id)?.[1] === 'STOPPED', 10000, 100), 'it exited');
+    assert.ok(await waitFor(async () => (await ctd.tasks()).get(id)?.[1] === 'STOPPED', 10000, 100), 'it exited');
     assert.is(file('sub/ctr.log'), 'file-out\nfile-err\n');
     await removeTask(id);
   });
 
   test('nothing is left behind: no tasks, containers, tsrun state, shims, loggers', async () => {
-    assert.equal([...(await tasks()).keys()], []);
-    assert.is((await cd.ctr(['containers', 'ls', '-q'])).stdout, '');
-    assert.equal(existsSync(tsrunRoot()) ? readdirSync(tsrunRoot()) : [], []);
-    assert.ok(await waitFor(() => cd.shims().length === 0, 5000), 'the shims exited');
     assert.equal(strays(), [], 'no logger processes');
-    const forced = await cd.stop();
-    assert.equal(forced, [], 'containerd stopped cleanly');
-    cd = undefined as unknown as Containerd;
+    await ctd.nothingLeftBehind();
   });
 }
 

@@ -1,5 +1,6 @@
 // Test helpers: run the built tsrun with a private --root, build busybox
 // bundles, and check that nothing was left behind.
+import * as assert from 'uvu/assert';
 import { execFileSync, spawn, spawnSync, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -127,4 +128,16 @@ export async function statusOf(sb: Sandbox, id: string): Promise<string> {
 
 export function uniqueId(prefix: string): string {
   return `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
+}
+
+/** A container's shell line: lo's addresses, then a ping to each of its own; see assertLoopback. */
+export const LOOPBACK_PROBE = 'ip -o addr show dev lo; ping -c1 -W2 127.0.0.1 >/dev/null && echo v4-ok; ping -c1 -W2 ::1 >/dev/null && echo v6-ok';
+
+/** LOOPBACK_PROBE's run: lo is up with 127.0.0.1/8 and ::1, and both answered. */
+export function assertLoopback(r: RunResult): void {
+  assert.is(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /inet 127\.0\.0\.1\/8/);
+  assert.match(r.stdout, /inet6 ::1\/128/);
+  assert.match(r.stdout, /^v4-ok$/m);
+  assert.match(r.stdout, /^v6-ok$/m);
 }
