@@ -30,12 +30,24 @@ const cc = (compiler, args) => execFileSync(compiler, args, { cwd: root, stdio: 
 const warn = ['-Wall', '-Wextra', '-Werror', '-Wno-unused-parameter'];
 // tsrun-nsexec re-executes itself from a sealed memfd copy on every create,
 // run and exec (CVE-2019-5736, see src/ns/nsexec.c), so its size is paid per
-// call. It links libseccomp (Debian's libseccomp-dev: a static library built
-// for glibc) to compile linux.seccomp (nsexec-seccomp.c), so it is a static
-// glibc binary, stripped (~1 MB); musl would be ~70 kB but cannot link it.
-cc('gcc', [...warn, '-O2', '-static', '-s', '-o', join(out, 'tsrun-nsexec'),
+// call: a static musl binary like tsrun-init (~80 kB; glibc's static libc
+// made it ~1 MB). libseccomp is the one thing it cannot link, Debian's
+// libseccomp-dev being a static library built for glibc, so compiling
+// linux.seccomp is a helper of its own, tsrun-seccomp (src/ns/seccomp-compile.c,
+// static glibc), which tsrun runs on the host only when a profile is not in
+// build/.seccomp-cache yet (src/runtime/seccomp.ts).
+// musl-gcc searches musl's headers only; the kernel's (linux/, asm/), which
+// Debian installs for glibc, are linked in on their own, and nothing else.
+const kernelHeaders = join(out, '.kernel-headers');
+rmSync(kernelHeaders, { recursive: true, force: true });
+mkdirSync(kernelHeaders);
+const multiarch = execFileSync('gcc', ['-print-multiarch'], { encoding: 'utf8' }).trim();
+for (const dir of ['/usr/include/linux', `/usr/include/${multiarch}/asm`, '/usr/include/asm-generic']) execFileSync('ln', ['-s', dir, kernelHeaders]);
+const small = ['-Os', '-static', '-s', '-fno-asynchronous-unwind-tables', '-Wl,--gc-sections', '-ffunction-sections', '-fdata-sections'];
+cc('musl-gcc', [...warn, ...small, '-isystem', kernelHeaders, '-o', join(out, 'tsrun-nsexec'),
   'src/ns/nsexec.c', 'src/ns/nsexec-mount.c', 'src/ns/nsexec-process.c', 'src/ns/nsexec-console.c', 'src/ns/nsexec-attr.c',
-  'src/ns/nsexec-net.c', 'src/ns/nsexec-userns.c', 'src/ns/nsexec-seccomp.c', '-lseccomp']);
+  'src/ns/nsexec-net.c', 'src/ns/nsexec-userns.c', 'src/ns/nsexec-seccomp.c']);
+cc('gcc', [...warn, '-O2', '-static', '-s', '-o', join(out, 'tsrun-seccomp'), 'src/ns/seccomp-compile.c', '-lseccomp']);
 cc('musl-gcc', [...warn, '-Os', '-static', '-s', '-fno-asynchronous-unwind-tables',
   '-Wl,--gc-sections', '-ffunction-sections', '-fdata-sections',
   '-o', join(out, 'tsrun-init'), 'src/init/tsrun-init.c']);

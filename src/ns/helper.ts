@@ -2,9 +2,11 @@
 //
 //  tsrun create (Node)                 tsrun-nsexec                       container init (child)
 //  ───────────────────                 ────────────                       ──────────────────────
+//  seccomp profile → BPF: its cache, or
+//  tsrun-seccomp on a miss (seccomp.ts)
 //  spawn nsexec IN OUT ────────────▶
 //  plan: "<len>\n" + steps ────────▶  id-mapped mounts: open_tree + mount_setattr
-//                                      (the host's rights), kept as fds for later
+//  + "<len>\n" BPF (seccomp step) ─▶  (the host's rights), kept as fds for later
 //                                      setns(paths; a user namespace last)
 //                                      a new user namespace, alone: fork a mapper,
 //                                      unshare(CLONE_NEWUSER); the mapper writes
@@ -104,6 +106,9 @@ export class NsHelper {
     for (let fd = 3; fd < 3 + preserve; fd++) stdio.push(fd);
     stdio.push('pipe', 'pipe');
     const inFd = stdio.length - 2;
+    // What the host makes for the plan (a seccomp step's program), before the
+    // helper exists: a profile libseccomp refuses starts nothing.
+    const hostInputs = plan.flatMap((s) => (s.hostInput ? [frame(s.hostInput(this.onDebug))] : []));
     this.child = spawn(helperPath('tsrun-nsexec'), [String(inFd), String(inFd + 1)], { stdio });
     this.child.on('error', (err) => {
       this.spawnError = err;
@@ -121,7 +126,7 @@ export class NsHelper {
       this.ended = true;
       this.wake();
     });
-    this.toHelper.write(encodePlan(plan));
+    this.toHelper.write(hostInputs.length ? Buffer.concat([encodePlan(plan), ...hostInputs]) : encodePlan(plan));
   }
 
   private wake(): void {

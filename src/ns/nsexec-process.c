@@ -205,7 +205,7 @@ void op_hook(const struct step *s, const char *state, size_t state_len) {
     dup2(out[1], 2);
     execve(path, argv, envp);
     dprintf(2, "exec %s: %s", path, strerror(errno));
-    _exit(127);
+    die(127);
   }
   close(in[0]);
   close(out[1]);

@@ -52,6 +52,11 @@ void write_all(int fd, const char *buf, size_t len) {
   }
 }
 
+void die(int status) {
+  syscall(SYS_exit_group, status);
+  for (;;) __builtin_trap(); /* SIGILL: the kernel delivers it whatever the filter denies */
+}
+
 void fail(int err, const char *fmt, ...) {
   char text[1024], line[1200];
   va_list ap;
@@ -63,7 +68,7 @@ void fail(int err, const char *fmt, ...) {
   int n = snprintf(line, sizeof line, "error %d %d %s\n", current_step, err, text);
   if (report_fd >= 0) write_all(report_fd, line, (size_t)n);
   else write_all(2, line, (size_t)n);
-  _exit(1);
+  die(1);
 }
 
 long long arg_ll(const struct step *s, int i) {
@@ -147,7 +152,7 @@ static void op_fork(const struct step *s) {
     return;
   }
   dprintf(sync_out, "pid %d\n", pid);
-  if (!monitor) _exit(0);
+  if (!monitor) die(0);
   seccomp_forget_listener();
   close(sync_in);
   close(sync_out);
@@ -156,7 +161,7 @@ static void op_fork(const struct step *s) {
   int ignored[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU};
   for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++) signal(ignored[i], SIG_IGN);
   int status = relay_until_exit(pid);
-  _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+  die(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
 /* Waits for "go": tsrun has put us in the cgroup and run the createRuntime
@@ -168,7 +173,7 @@ static void op_wait_go(void) {
   state_creating = read_blob(sync_in, &state_creating_len);
   state_created = read_blob(sync_in, &state_created_len);
   state_process = read_blob(sync_in, &state_process_len); /* for a seccomp listener */
-  if (!state_creating || !state_created || !state_process) _exit(1); /* tsrun gave up on us */
+  if (!state_creating || !state_created || !state_process) die(1); /* tsrun gave up on us */
 }
 
 /* The start barrier is a unix socket in the state directory: `tsrun start`
@@ -195,7 +200,7 @@ static void op_barrier(void) {
    * so it must not wait at the barrier holding its namespaces forever. */
   size_t len;
   char *recorded = read_blob(sync_in, &len);
-  if (!recorded) _exit(1);
+  if (!recorded) die(1);
   free(recorded);
   close(sync_in);
   close(sync_out);
@@ -204,7 +209,7 @@ static void op_barrier(void) {
   int conn;
   do conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
   while (conn < 0 && errno == EINTR);
-  if (conn < 0) _exit(1);
+  if (conn < 0) die(1);
   close(listen_fd);
   report_fd = conn;
 }
@@ -213,8 +218,8 @@ static void op_barrier(void) {
  * exec'd process's siblings; a pod's containers while this one is created)
  * could open /proc/PID/exe, and once we exec'd, reopen the host's binary for
  * writing. So we run from a sealed memfd copy of ourselves, re-executed
- * before any namespace is joined (~70 kB, see the bench note in the commit
- * log), and are non-dumpable from then until the final execve (which resets
+ * before any namespace is joined (~80 kB of static musl binary: see the
+ * bench note in the commit log), and are non-dumpable from then until the final execve (which resets
  * it): /proc/PID/{exe,fd,mem,...} become root-owned and need CAP_SYS_PTRACE.
  * A rootless (non-root) caller that writes this process's uid_map/gid_map
  * through /proc needs PR_SET_DUMPABLE 1 around that write, as runc does
@@ -235,7 +240,6 @@ static void run_from_sealed_copy(char **argv) {
 }
 
 int main(int argc, char **argv) {
-  if (argc == 2 && !strcmp(argv[1], "seccomp-features")) return seccomp_features();
   if (argc == 3) report_fd = atoi(argv[2]);
   run_from_sealed_copy(argv);
   if (argc != 3) {
@@ -249,6 +253,15 @@ int main(int argc, char **argv) {
   if (!buf) fail(EPROTO, "no plan received");
   int count, init_fd = -1;
   struct step *steps = parse_plan(buf, len, &count);
+  /* A seccomp step's BPF program follows the plan at once (tsrun sends both
+   * together, before anything else it writes on IN). */
+  char *seccomp_program = NULL;
+  size_t seccomp_program_len = 0;
+  for (int i = 0; i < count; i++) {
+    if (strcmp(steps[i].op, "seccomp")) continue;
+    current_step = i;
+    if (!(seccomp_program = read_blob(sync_in, &seccomp_program_len))) fail(EPROTO, "no seccomp program after the plan");
+  }
 
   for (int i = 0; i < count; i++) {
     const struct step *s = &steps[i];
@@ -268,7 +281,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(op, "wait-go")) op_wait_go();
     else if (!strcmp(op, "wait-cgroup")) {
       size_t n;
-      if (!read_blob(sync_in, &n)) _exit(1); /* tsrun gave up on us */
+      if (!read_blob(sync_in, &n)) die(1); /* tsrun gave up on us */
     }
     else if (!strcmp(op, "cgroup-open")) {
       if (ncgroup_fds == MAX_CGROUP_FDS) fail(EMFILE, "too many cgroup hierarchies");
@@ -310,7 +323,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(op, "rlimit")) op_rlimit(s);
     else if (!strcmp(op, "identity")) op_identity(s);
     else if (!strcmp(op, "no-new-privs")) { if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(errno, "no_new_privs"); }
-    else if (!strcmp(op, "seccomp")) op_seccomp(s);
+    else if (!strcmp(op, "seccomp")) op_seccomp(s, seccomp_program, seccomp_program_len);
     else if (!strcmp(op, "seccomp-load")) op_seccomp_load(state_process, state_process_len);
     else if (!strcmp(op, "chdir")) { if (chdir(s->argv[0]) < 0) fail(errno, "chdir %s", s->argv[0]); }
     else if (!strcmp(op, "umask")) umask((mode_t)arg_ll(s, 0));

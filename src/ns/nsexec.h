@@ -18,6 +18,10 @@ struct step {
 extern int report_fd;
 extern int current_step;
 
+/* _exit(STATUS), also under a seccomp filter that denies exit_group: musl's
+ * _exit would then retry SYS_exit forever, so a trap ends the process (as
+ * glibc's _exit does, with hlt). */
+void die(int status) __attribute__((noreturn));
 /* Writes "error <step> <errno> <text>\n" to report_fd and exits 1. */
 void fail(int err, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 void write_all(int fd, const char *buf, size_t len);
@@ -70,10 +74,10 @@ void op_pty_pair(void);
 void op_pty(const struct step *s);
 int relay_until_exit(pid_t child);
 
-/* nsexec-seccomp.c: linux.seccomp, compiled by libseccomp, loaded late. */
-void op_seccomp(const struct step *s);
+/* nsexec-seccomp.c: linux.seccomp's filter (compiled on the host by
+ * tsrun-seccomp, PROGRAM sent after the plan), loaded late. */
+void op_seccomp(const struct step *s, const char *program, size_t len);
 void op_seccomp_load(const char *process_state, size_t len);
 void seccomp_forget_listener(void);
-int seccomp_features(void);
 
 #endif

@@ -12,6 +12,10 @@ export interface PlanStep {
   detail?: boolean;
   /** The helper's text is the whole message (hooks, program lookup). */
   rawError?: boolean;
+  /** Bytes made on the host just before the helper starts (the compiled
+   *  seccomp filter, src/runtime/seccomp.ts), sent right after the plan; they
+   *  may throw a RuntimeError, and then no helper starts. debug: tsrun --debug. */
+  hostInput?: (debug: (line: string) => void) => Buffer;
 }
 
 /** "op\0argc\0arg\0...", step after step, behind a "<byte length>\n" header. */
@@ -32,7 +36,7 @@ export function step(op: string, args: Array<string | number | bigint> = [], ext
 }
 
 /** Frames one blob for the helper: "<byte length>\n<bytes>". */
-export function frame(text: string): Buffer {
-  const body = Buffer.from(text);
+export function frame(text: string | Buffer): Buffer {
+  const body = typeof text === 'string' ? Buffer.from(text) : text;
   return Buffer.concat([Buffer.from(`${body.length}\n`), body]);
 }

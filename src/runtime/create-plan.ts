@@ -143,7 +143,7 @@ export function buildCreatePlan(input: PlanInput): PlanStep[] {
   // 8. The start barrier's socket must be bound while the state dir is reachable
   //    (in a user namespace that was done before becoming its root).
   if (!userns) plan.push(listenStep(input));
-  plan.push(...seccompSteps(config.linux?.seccomp)); // compiled, and its listener reached, while host paths are
+  plan.push(...seccompSteps(config.linux?.seccomp)); // its listener reached while host paths are (compiled on the host before the helper starts)
   if (proc.cwd !== '/') plan.push(step('mkdir', [proc.cwd], { what: `create cwd ${JSON.stringify(proc.cwd)}` }));
   if (!ownMounts) plan.push(step('enter-root', [input.rootfs], { what: `chroot into ${JSON.stringify(input.rootfs)}` }));
   else plan.push(step(input.noPivot ? 'chroot' : 'pivot', [input.rootfs], { what: `${input.noPivot ? 'chroot' : 'pivot_root'} into ${JSON.stringify(input.rootfs)}` }));

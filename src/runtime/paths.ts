@@ -8,7 +8,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const BUILD_DIR = here.endsWith('/build') ? here : join(here, '..', '..', 'build');
 export const PROJECT_DIR = dirname(BUILD_DIR);
 
-export function helperPath(name: 'tsrun-nsexec' | 'tsrun-init'): string {
+export function helperPath(name: 'tsrun-nsexec' | 'tsrun-seccomp' | 'tsrun-init'): string {
   return join(BUILD_DIR, name);
 }
 

@@ -1,6 +1,14 @@
 // linux.seccomp: checked here, with the JSON path of anything refused, and
-// encoded into the two plan steps of src/ns/nsexec-seccomp.c, where
-// libseccomp compiles the rules and seccomp(2) loads them.
+// encoded for tsrun-seccomp (src/ns/seccomp-compile.c), where libseccomp
+// compiles the rules to BPF, and for the two plan steps of
+// src/ns/nsexec-seccomp.c, where seccomp(2) loads the program.
+//
+// Compiled on the host, before tsrun-nsexec starts (NsHelper asks the plan's
+// seccomp step for its program), and never inside the container's
+// namespaces: no host binary is started from there. A compiled profile is
+// cached by content in build/.seccomp-cache, read here, so a cache hit costs
+// no process; tsrun-seccomp runs only on a miss (~15 ms of libseccomp for
+// podman's default profile on three architectures), and writes the cache.
 //
 // When the filter is loaded decides which of tsrun's own syscalls must get
 // through it (runc's order, standard_init_linux.go):
@@ -13,18 +21,21 @@
 //   execve (execveat of tsrun-init's memfd when tsrun-init is PID 1), and,
 //   for a notify listener, one sendmsg and close under the filter. A strict
 //   profile needs to allow no more than the program itself uses, plus those.
-// Either way the profile is compiled before pivot_root, so a profile
-// libseccomp refuses fails `create`, not `start`; and tsrun-init, the
-// container's PID 1, is confined like the program it starts (a process of
-// the container may ptrace PID 1, so an unconfined PID 1 would be a way out).
+// Either way the profile is compiled before the helper starts and its
+// listener reached before pivot_root, so a profile libseccomp refuses fails
+// `create`, not `start`; and tsrun-init, the container's PID 1, is confined
+// like the program it starts (a process of the container may ptrace PID 1,
+// so an unconfined PID 1 would be a way out).
 //
 // Kept cheap, with no heavy imports: `create` of a config with podman's
-// default profile (~440 syscall names in 22 rules) runs this on its hot path
-// (~0.1 ms); libseccomp's compilation is cached (nsexec-seccomp.c).
+// default profile (~440 syscall names in 22 rules) runs this on its hot path.
+import { spawnSync } from 'node:child_process';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RuntimeError } from './errors.ts';
-import { BUILD_DIR } from './paths.ts';
+import { BUILD_DIR, helperPath } from './paths.ts';
 import type { Process, Seccomp } from './oci-types.ts';
+import { errnoText } from '../ns/errno.ts';
 import { step, type PlanStep } from '../ns/plan.ts';
 
 /** libseccomp's action values (seccomp.h); ERRNO and TRACE carry a 16-bit errno. */
@@ -67,7 +78,7 @@ export const SECCOMP_ARCHS: Record<string, string> = {
 
 const SYSCALL_NAME = /^[a-z0-9_]+$/;
 
-/** Compiled profiles, by their content (nsexec-seccomp.c); scripts/build.mjs empties it. */
+/** Compiled profiles, by their content (seccomp-compile.c has the format); scripts/build.mjs empties it. */
 export const SECCOMP_CACHE_DIR = join(BUILD_DIR, '.seccomp-cache');
 
 function refuse(path: string, reason: string): never {
@@ -115,9 +126,21 @@ export function stringifyProfile(profile: Seccomp): string {
   return JSON.stringify(profile, (_key, v: unknown) => (typeof v === 'bigint' ? raw(String(v)) : v));
 }
 
-/** The `seccomp` step: the profile, checked and compiled to the helper's arguments. */
-export function seccompSteps(profile: Seccomp | undefined): PlanStep[] {
-  if (!profile) return [];
+/** The profile, checked, as tsrun-seccomp takes it (DEFAULT, ARCHS and the
+ *  RULEs, see seccomp-compile.c) and as tsrun-nsexec's `seccomp` step loads it. */
+export interface SeccompEncoding {
+  defaultAction: number;
+  /** The kernel's filter flags, or 'default' (SPEC_ALLOW where the kernel has it). */
+  flags: number | 'default';
+  /** libseccomp arch names, joined by ",". */
+  archs: string;
+  rules: string[];
+  /** A rule is SCMP_ACT_NOTIFY: the filter gets a listener fd. */
+  notify: boolean;
+  listener: string;
+}
+
+export function encodeSeccomp(profile: Seccomp): SeccompEncoding {
   const at = '/linux/seccomp';
   const defaultAction = actionValue(profile.defaultAction, profile.defaultErrnoRet, `${at}/defaultAction`, `${at}/defaultErrnoRet`);
   if (profile.defaultAction === 'SCMP_ACT_NOTIFY') {
@@ -174,7 +197,114 @@ export function seccompSteps(profile: Seccomp | undefined): PlanStep[] {
     if (!profile.listenerPath) refuse(`${at}/listenerPath`, 'SCMP_ACT_NOTIFY needs a listener: set listenerPath to the unix socket of the seccomp agent');
     listener = resolve(profile.listenerPath);
   }
-  return [step('seccomp', [defaultAction, flags, archs.join(','), listener, SECCOMP_CACHE_DIR, ...rules], { what: 'compile the seccomp profile' })];
+  return { defaultAction, flags, archs: archs.join(','), rules, notify, listener };
+}
+
+/** What tsrun-seccomp reads on stdin, and the cache's key: one line each. */
+export function seccompKey(e: SeccompEncoding): string {
+  return `${e.defaultAction}\n${e.archs}\n${e.rules.map((r) => `${r}\n`).join('')}`;
+}
+
+/** The `seccomp` step: the profile checked now; its program compiled (or
+ *  read from the cache) when the helper starts, and sent after the plan. */
+export function seccompSteps(profile: Seccomp | undefined): PlanStep[] {
+  if (!profile) return [];
+  const e = encodeSeccomp(profile);
+  const key = seccompKey(e);
+  return [step('seccomp', [e.flags, e.notify ? 1 : 0, e.listener], {
+    what: 'set up the seccomp filter',
+    hostInput: (debug) => seccompProgram(key, e.rules.length, debug),
+  })];
+}
+
+/** Where the compiler and the cache are; tests point them elsewhere. */
+export interface SeccompCompiler {
+  compiler: string;
+  cacheDir: string;
+}
+
+/** The BPF program for KEY: from the cache, or compiled by tsrun-seccomp (which caches it). */
+export function seccompProgram(key: string, rules: number, debug: (line: string) => void,
+  where: SeccompCompiler = { compiler: helperPath('tsrun-seccomp'), cacheDir: SECCOMP_CACHE_DIR }): Buffer {
+  const started = process.hrtime.bigint(); // performance.now() would load perf_hooks (~1.5 ms cold)
+  const file = join(where.cacheDir, `${cacheName(key)}.bpf`);
+  let compiled = readCached(file, key);
+  const from = compiled ? 'from the cache' : 'compiled by libseccomp';
+  if (!compiled) {
+    const r = spawnSync(where.compiler, ['compile', file], { input: key, maxBuffer: 1 << 26 });
+    if (r.error) throw new RuntimeError('ERR_HELPER', `cannot run ${where.compiler}: ${r.error.message}`, { op: 'seccomp' });
+    if (r.status !== 0) throw compileError(r.stderr.toString(), r.signal);
+    compiled = parseCompiled(r.stdout, key);
+    if (!compiled) throw new RuntimeError('ERR_HELPER', `${where.compiler} wrote no program for the seccomp profile`, { op: 'seccomp' });
+  }
+  for (const line of compiled.debug.split('\n')) if (line) debug(line.replace(/^debug /, ''));
+  debug(`seccomp: ${rules} rules, ${compiled.program.length / 8} BPF instructions, ${from} in ${(Number(process.hrtime.bigint() - started) / 1e6).toFixed(2)} ms`);
+  return compiled.program;
+}
+
+/** "error ERRNO TEXT" from tsrun-seccomp; a TEXT starting with "!" names the JSON path. */
+function compileError(stderr: string, signal: NodeJS.Signals | null): RuntimeError {
+  const m = /^error (\d+) (.*)$/m.exec(stderr);
+  if (!m) return new RuntimeError('ERR_HELPER', `compile the seccomp profile: tsrun-seccomp failed${signal ? ` (killed by ${signal})` : ''}: ${stderr.trim()}`, { op: 'seccomp' });
+  const errno = Number(m[1]);
+  const text = m[2]!;
+  return new RuntimeError('ERR_SETUP', `compile the seccomp profile: ${text.startsWith('!') ? text.slice(1) : `${text}: ${errnoText(errno)}`}`, { errno, op: 'seccomp' });
+}
+
+interface Compiled {
+  debug: string;
+  program: Buffer;
+}
+
+/** The cache file, if it is this profile's and ours (root's or our own: another
+ *  user could have put a weaker program there). Any doubt is a miss. */
+function readCached(file: string, key: string): Compiled | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || (st.uid !== 0 && st.uid !== process.geteuid?.()) || st.size > 1 << 22) return undefined;
+    const buf = Buffer.allocUnsafe(st.size);
+    let got = 0;
+    for (let n; got < buf.length && (n = readSync(fd, buf, got, buf.length - got, got)) > 0;) got += n;
+    return got === buf.length ? parseCompiled(buf, key) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** "tsrun-seccomp-bpf 1 <libseccomp version> <key bytes> <debug bytes> <insns>\n" KEY DEBUG BPF. */
+function parseCompiled(buf: Buffer, key: string): Compiled | undefined {
+  const nl = buf.indexOf(10);
+  const m = nl > 0 ? /^tsrun-seccomp-bpf 1 \S+ (\d+) (\d+) (\d+)$/.exec(buf.toString('latin1', 0, nl)) : null;
+  if (!m) return undefined;
+  const [keyLen, debugLen, insns] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const keyAt = nl + 1, debugAt = keyAt + keyLen, programAt = debugAt + debugLen;
+  if (keyLen !== key.length || insns < 1 || insns > 4096 || buf.length !== programAt + insns * 8) return undefined;
+  if (buf.toString('latin1', keyAt, debugAt) !== key) return undefined;
+  return { debug: buf.toString('utf8', debugAt, programAt), program: buf.subarray(programAt) };
+}
+
+/** The cache file's name: two 32-bit multiplicative hashes of the key read
+ *  as 32-bit words (a 64-bit FNV-1a, char by char, took ~1.7 ms of a cold
+ *  create here for podman's ~5 kB key). Not a strong hash, and need not be:
+ *  the key itself is compared, so a collision costs only a compilation. */
+function cacheName(key: string): string {
+  const bytes = new Uint8Array((key.length + 3) & ~3);
+  bytes.set(Buffer.from(key, 'latin1'));
+  const words = new Uint32Array(bytes.buffer);
+  let a = 0x811c9dc5 ^ key.length, b = 0x27d4eb2f;
+  for (let i = 0; i < words.length; i++) {
+    a = Math.imul(a ^ words[i]!, 0x01000193);
+    b = Math.imul(b ^ words[i]!, 0x5bd1e995) ^ (b >>> 15);
+  }
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
 }
 
 /** The `seccomp-load` step, placed by `when` (see the top of this file). */

@@ -1,4 +1,4 @@
-// linux.seccomp → the helper's arguments: action values with their errno,
+// linux.seccomp → what tsrun-seccomp and the helper get: action values with their errno,
 // operators, flags, architectures, runc's rule splitting and skipping, where
 // the filter is loaded in create and exec, and the listener's process state.
 import { test } from 'uvu';
@@ -7,9 +7,13 @@ import { buildCreatePlan, type PlanInput } from '../../src/runtime/create-plan.t
 import { buildExecPlan } from '../../src/runtime/exec-plan.ts';
 import { defaultSpec } from '../../src/runtime/default-spec.ts';
 import type { Seccomp } from '../../src/runtime/oci-types.ts';
-import { SECCOMP_CACHE_DIR, seccompProcessState, seccompSteps, stringifyProfile, withExactValues } from '../../src/runtime/seccomp.ts';
+import { encodeSeccomp, seccompKey, seccompProcessState, seccompSteps, stringifyProfile, withExactValues } from '../../src/runtime/seccomp.ts';
 
-const args = (p: Seccomp): string[] => seccompSteps(p)[0]!.args;
+/** As the old single step had them: DEFAULT FLAGS ARCHS LISTENER, then the RULEs. */
+const args = (p: Seccomp): string[] => {
+  const e = encodeSeccomp(p);
+  return [String(e.defaultAction), String(e.flags), e.archs, e.listener, ...e.rules];
+};
 
 test('no profile, no steps', () => {
   assert.equal(seccompSteps(undefined), []);
@@ -31,7 +35,7 @@ test('actions are libseccomp values; ERRNO and TRACE carry errnoRet, EPERM by de
   });
   assert.is(a[0], String(0x50000 | 38));
   assert.is(a[1], 'default', 'no flags: SPEC_ALLOW where the kernel has it, as runc');
-  assert.equal(a.slice(5), [
+  assert.equal(a.slice(4), [
     `0 ${0x7fff0000} read,write`,
     `1 ${0x50001} mkdir`,
     `2 ${0x7ff00007} rmdir`,
@@ -44,7 +48,7 @@ test('actions are libseccomp values; ERRNO and TRACE carry errnoRet, EPERM by de
 
 test('a rule doing what the default does is left out, as runc does', () => {
   const a = args({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW' }, { names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] });
-  assert.equal(a.slice(5), [`1 ${0x50001} mkdir`]);
+  assert.equal(a.slice(4), [`1 ${0x50001} mkdir`]);
 });
 
 test('conditions: one rule when on distinct arguments, one rule each when two share an argument', () => {
@@ -55,7 +59,7 @@ test('conditions: one rule when on distinct arguments, one rule each when two sh
       { names: ['clone'], action: 'SCMP_ACT_ERRNO', args: [{ index: 0, value: 1, op: 'SCMP_CMP_GT' }, { index: 0, value: 9, op: 'SCMP_CMP_LT' }] },
     ],
   });
-  assert.equal(a.slice(5), [`0 ${0x50001} personality 0:4:8:0 1:7:3:1`, `1 ${0x50001} clone 0:6:1:0`, `1 ${0x50001} clone 0:2:9:0`]);
+  assert.equal(a.slice(4), [`0 ${0x50001} personality 0:4:8:0 1:7:3:1`, `1 ${0x50001} clone 0:6:1:0`, `1 ${0x50001} clone 0:2:9:0`]);
 });
 
 test('flags, architectures and the listener', () => {
@@ -66,9 +70,23 @@ test('flags, architectures and the listener', () => {
     listenerPath: '/run/agent.sock',
     syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }],
   });
-  assert.equal(a.slice(0, 5), [String(0x7fff0000), String(2 | 32), 'x86_64,x86,x32', '/run/agent.sock', SECCOMP_CACHE_DIR]);
+  assert.equal(a.slice(0, 4), [String(0x7fff0000), String(2 | 32), 'x86_64,x86,x32', '/run/agent.sock']);
   assert.equal(args({ defaultAction: 'SCMP_ACT_ALLOW', flags: [] })[1], '0', 'an empty list is no flags');
   assert.is(args({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/agent.sock' })[3], '', 'no NOTIFY rule: no listener');
+});
+
+test('the seccomp step: FLAGS NOTIFY LISTENER for tsrun-nsexec; the rules, one a line, for tsrun-seccomp and the cache key', () => {
+  const profile: Seccomp = {
+    defaultAction: 'SCMP_ACT_ALLOW',
+    architectures: ['SCMP_ARCH_X86_64'],
+    listenerPath: '/run/agent.sock',
+    syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }, { names: ['rmdir', 'unlink'], action: 'SCMP_ACT_ERRNO' }],
+  };
+  const [s] = seccompSteps(profile);
+  assert.equal(s!.args, ['default', '1', '/run/agent.sock']);
+  assert.type(s!.hostInput, 'function', 'the program is made on the host when the helper starts');
+  assert.is(seccompKey(encodeSeccomp(profile)), `${0x7fff0000}\nx86_64\n0 ${0x7fc00000} mkdir\n1 ${0x50001} rmdir,unlink\n`);
+  assert.equal(seccompSteps({ defaultAction: 'SCMP_ACT_ALLOW', flags: ['SECCOMP_FILTER_FLAG_LOG'] })[0]!.args, ['2', '0', '']);
 });
 
 test('uint64 values above 2^53 are read exactly from the JSON text, and kept exactly for exec', () => {
@@ -76,7 +94,7 @@ test('uint64 values above 2^53 are read exactly from the JSON text, and kept exa
     + '"args":[{"index":0,"value":18446744073709551615,"valueTwo":18446744069414584320,"op":"SCMP_CMP_MASKED_EQ"},{"index":1,"value":7,"op":"SCMP_CMP_EQ"}]}]}}}';
   const lossy = JSON.parse(text).linux.seccomp as Seccomp;
   const exactProfile = withExactValues<{ linux: { seccomp: Seccomp } }>(lossy, text, (c) => c.linux.seccomp)!;
-  assert.equal(args(exactProfile).slice(5), [`0 ${0x50001} x 0:7:18446744073709551615:18446744069414584320 1:4:7:0`]);
+  assert.equal(args(exactProfile).slice(4), [`0 ${0x50001} x 0:7:18446744073709551615:18446744069414584320 1:4:7:0`]);
   const stored = stringifyProfile(exactProfile);
   assert.match(stored, '"value":18446744073709551615');
   assert.equal(args(withExactValues<Seccomp>(JSON.parse(stored), stored, (p) => p)!), args(exactProfile));

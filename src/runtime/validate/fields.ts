@@ -83,7 +83,7 @@ export const CONFIG_FIELDS: FieldEntry[] = [
   { path: '/linux/personality/flags', status: 'refused', how: 'the runtime-spec defines no personality flags', sample: ['X'] },
   { path: '/linux/personality', status: 'applied', how: 'see domain and flags' },
   { path: '/linux/memoryPolicy', status: 'applied', how: 'set_mempolicy before the identity step (create plan)', sample: { mode: 'MPOL_BIND', nodes: '0' }, plan: 'create' },
-  { path: '/linux/seccomp', status: 'applied', how: 'compiled by libseccomp (cached by content), loaded by seccomp(2) before the identity switch, or last before exec with noNewPrivileges; notify fds to listenerPath (seccomp.ts, nsexec-seccomp.c); exec gets the container\'s' },
+  { path: '/linux/seccomp', status: 'applied', how: 'compiled by libseccomp (cached by content), loaded by seccomp(2) before the identity switch, or last before exec with noNewPrivileges; notify fds to listenerPath (seccomp.ts, seccomp-compile.c, nsexec-seccomp.c); exec gets the container\'s' },
   { path: '/solaris', status: 'refused', how: 'another platform\'s section; tsrun runs Linux containers', sample: {} },
   { path: '/windows', status: 'refused', how: 'another platform\'s section; tsrun runs Linux containers', sample: {} },
   { path: '/vm', status: 'refused', how: 'another platform\'s section; tsrun runs Linux containers', sample: {} },

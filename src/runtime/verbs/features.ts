@@ -48,9 +48,9 @@ export function mountOptionsTsrunKnows(): string[] {
 
 /** linux.seccomp as this build carries it out: the actions this kernel has,
  *  the architectures this libseccomp knows and the flags this kernel takes,
- *  asked of tsrun-nsexec itself (src/ns/nsexec-seccomp.c). */
+ *  asked of tsrun-seccomp itself (src/ns/seccomp-compile.c). */
 function seccompFeatures(): Record<string, unknown> {
-  const probe = JSON.parse(execFileSync(helperPath('tsrun-nsexec'), ['seccomp-features'], { encoding: 'utf8' })) as
+  const probe = JSON.parse(execFileSync(helperPath('tsrun-seccomp'), ['features'], { encoding: 'utf8' })) as
     { actions: string[]; archs: string[]; supportedFlags: string[] };
   return {
     enabled: true,
