@@ -47,7 +47,7 @@ const small = ['-Os', '-static', '-s', '-fno-asynchronous-unwind-tables', '-Wl,-
 cc('musl-gcc', [...warn, ...small, '-isystem', kernelHeaders, '-o', join(out, 'tsrun-nsexec'),
   'src/ns/nsexec.c', 'src/ns/nsexec-mount.c', 'src/ns/nsexec-process.c', 'src/ns/nsexec-console.c', 'src/ns/nsexec-attr.c',
   'src/ns/nsexec-net.c', 'src/ns/nsexec-userns.c', 'src/ns/nsexec-seccomp.c']);
-cc('gcc', [...warn, '-O2', '-static', '-s', '-o', join(out, 'tsrun-seccomp'), 'src/ns/seccomp-compile.c', '-lseccomp']);
+cc('gcc', [...warn, '-O2', '-static', '-s', '-o', join(out, 'tsrun-seccomp'), 'src/ns/seccomp-compile.c', 'src/ns/seccomp-enosys.c', '-lseccomp']);
 cc('musl-gcc', [...warn, '-Os', '-static', '-s', '-fno-asynchronous-unwind-tables',
   '-Wl,--gc-sections', '-ffunction-sections', '-fdata-sections',
   '-o', join(out, 'tsrun-init'), 'src/init/tsrun-init.c']);

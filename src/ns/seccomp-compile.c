@@ -13,7 +13,9 @@
  *     it: DEFAULT the libseccomp action value (SCMP_ACT_ERRNO(1)...), ARCHS
  *     libseccomp arch names joined by ",", each RULE
  *     "INDEX ACTION NAME,NAME... [ARG:OP:VALUE:VALUE2]...", INDEX being the
- *     rule's place in linux.seccomp.syscalls, for messages. That text is
+ *     rule's place in linux.seccomp.syscalls, for messages; ACTION "-" for
+ *     a rule whose action is the default's, which libseccomp does not get
+ *     but whose names count for the -ENOSYS stub (seccomp-enosys.c). That text is
  *     also the cache key. stdout: the cache file (below), also written to
  *     CACHE_FILE when it can be ("" for none). Errors: "error ERRNO TEXT" on
  *     stderr, exit 1; a TEXT starting with "!" names the JSON path and
@@ -25,7 +27,7 @@
  * The cache file, one per profile, named by seccomp.ts after a hash of KEY
  * (tsrun's build/.seccomp-cache, emptied by each build, so a new libseccomp
  * or tsrun never reads an old program):
- *   "tsrun-seccomp-bpf 1 <libseccomp version> <key bytes> <debug bytes> <insns>\n"
+ *   "tsrun-seccomp-bpf 2 <libseccomp version> <key bytes> <debug bytes> <insns>\n"
  *   KEY, DEBUG (what --debug says about the compilation: unknown syscall
  *   names, so a cache hit says the same), BPF (struct sock_filter[insns]).
  * seccomp.ts compares KEY itself, so a hash collision or a damaged file only
@@ -47,6 +49,8 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include "seccomp-enosys.h"
 
 #ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 #define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
@@ -94,6 +98,7 @@ static void add_rule(scmp_filter_ctx ctx, char *rule) {
   const char *action_text = strtok_r(NULL, " ", &save);
   char *names = strtok_r(NULL, " ", &save);
   if (!index || !action_text || !names) fail(EINVAL, "seccomp: malformed rule");
+  if (!strcmp(action_text, "-")) return;
   uint32_t action = (uint32_t)strtoul(action_text, NULL, 0);
   struct scmp_arg_cmp args[6];
   unsigned nargs = 0;
@@ -120,32 +125,42 @@ static void add_rule(scmp_filter_ctx ctx, char *rule) {
   }
 }
 
-/* LINES[0] DEFAULT, LINES[1] ARCHS, the rest RULEs (modified in place) → the program in *PROG. */
+/* LINES[0] DEFAULT, LINES[1] ARCHS, the rest RULEs (modified in place) → the
+ * program in *PROG: the -ENOSYS stub, then libseccomp's. */
 static void compile(char **lines, int nlines, struct sock_fprog *prog) {
-  scmp_filter_ctx ctx = seccomp_init((uint32_t)strtoul(lines[0], NULL, 0));
+  uint32_t default_action = (uint32_t)strtoul(lines[0], NULL, 0);
+  scmp_filter_ctx ctx = seccomp_init(default_action);
   if (!ctx) fail(EINVAL, "!/linux/seccomp/defaultAction: libseccomp refused the default action");
   char *save = NULL;
   int i = 0;
+  uint32_t archs[64];
+  int narchs = 0;
   for (char *a = strtok_r(lines[1], ",", &save); a; a = strtok_r(NULL, ",", &save), i++) {
     uint32_t token = seccomp_arch_resolve_name(a);
     int rc = token ? seccomp_arch_add(ctx, token) : -EINVAL;
     if (rc == -EDOM) fail(EDOM, "!/linux/seccomp/architectures/%d: %s has the other byte order: one filter cannot hold it beside this machine's architecture", i, a);
     if (rc < 0 && rc != -EEXIST) fail(-rc, "!/linux/seccomp/architectures/%d: libseccomp cannot add architecture %s: %s", i, a, strerror(-rc));
+    if (narchs < 64) archs[narchs++] = token;
   }
   /* runc's choice: a binary tree for long rule sets (libseccomp <= 2.5.4
    * misbehaves with it and no rules). */
   if (nlines - 2 > 32) seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+  /* Before add_rule cuts the rules up. */
+  struct sock_filter stub[ENOSYS_STUB_MAX];
+  int nstub = enosys_stub(default_action, archs, narchs, lines + 2, nlines - 2, stub);
+  if (nstub < 0) fail(-nstub, "!/linux/seccomp: cannot generate the -ENOSYS stub: %s", strerror(-nstub));
   for (int r = 2; r < nlines; r++) add_rule(ctx, lines[r]);
   int mem = memfd_create("seccomp-bpf", MFD_CLOEXEC);
   if (mem < 0) fail(errno, "memfd_create");
   int rc = seccomp_export_bpf(ctx, mem);
   if (rc < 0) fail(-rc, "!/linux/seccomp: libseccomp cannot generate the filter: %s", strerror(-rc));
   off_t size = lseek(mem, 0, SEEK_END);
-  long long insns = (long long)(size / (off_t)sizeof(struct sock_filter));
+  long long insns = (long long)(size / (off_t)sizeof(struct sock_filter)) + nstub;
   if (size <= 0 || insns > BPF_MAXINSNS) fail(E2BIG, "!/linux/seccomp: the filter has %lld instructions, the kernel takes at most %d", insns, BPF_MAXINSNS);
   prog->len = (unsigned short)insns;
-  prog->filter = malloc((size_t)size);
-  if (!prog->filter || pread(mem, prog->filter, (size_t)size, 0) != size) fail(errno ? errno : ENOMEM, "read the exported filter");
+  prog->filter = malloc((size_t)insns * sizeof(struct sock_filter));
+  if (prog->filter) memcpy(prog->filter, stub, (size_t)nstub * sizeof *stub);
+  if (!prog->filter || pread(mem, prog->filter + nstub, (size_t)size, 0) != size) fail(errno ? errno : ENOMEM, "read the exported filter");
   close(mem);
   seccomp_release(ctx);
 }
@@ -208,7 +223,7 @@ static int compile_command(const char *cache_file) {
 
   const struct scmp_version *v = seccomp_version();
   char header[128];
-  int hn = snprintf(header, sizeof header, "tsrun-seccomp-bpf 1 %u.%u.%u %zu %zu %u\n", v->major, v->minor, v->micro, key_len, debug_len, prog.len);
+  int hn = snprintf(header, sizeof header, "tsrun-seccomp-bpf 2 %u.%u.%u %zu %zu %u\n", v->major, v->minor, v->micro, key_len, debug_len, prog.len);
   struct iovec iov[4] = {{header, (size_t)hn}, {key, key_len}, {debug_text, debug_len}, {prog.filter, prog.len * sizeof(struct sock_filter)}};
   size_t total = iov[0].iov_len + iov[1].iov_len + iov[2].iov_len + iov[3].iov_len;
   if (*cache_file) cache_store(cache_file, iov, 4, total);

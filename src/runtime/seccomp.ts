@@ -176,9 +176,13 @@ export function encodeSeccomp(profile: Seccomp): SeccompEncoding {
       const j = call.names.indexOf('sendmsg');
       if (j >= 0) refuse(`${here}/names/${j}`, 'SCMP_ACT_NOTIFY cannot apply to sendmsg: tsrun sends the listener its fd with sendmsg after loading the filter');
     }
-    // As runc: a rule that does what the default does is left out (libseccomp would refuse it).
-    if (action === defaultAction) return;
     const names = call.names.join(',');
+    // As runc: a rule that does what the default does is left out (libseccomp
+    // would refuse it), but its names still count for the -ENOSYS stub.
+    if (action === defaultAction) {
+      rules.push(`${i} - ${names}`);
+      return;
+    }
     const conds = (call.args ?? []).map((a, k) => {
       const there = `${here}/args/${k}`;
       if (!Number.isInteger(a.index) || a.index > 5) refuse(`${there}/index`, `${a.index} is not a syscall argument (0 to 5)`);
@@ -279,10 +283,10 @@ function readCached(file: string, key: string): Compiled | undefined {
   }
 }
 
-/** "tsrun-seccomp-bpf 1 <libseccomp version> <key bytes> <debug bytes> <insns>\n" KEY DEBUG BPF. */
+/** "tsrun-seccomp-bpf 2 <libseccomp version> <key bytes> <debug bytes> <insns>\n" KEY DEBUG BPF. */
 function parseCompiled(buf: Buffer, key: string): Compiled | undefined {
   const nl = buf.indexOf(10);
-  const m = nl > 0 ? /^tsrun-seccomp-bpf 1 \S+ (\d+) (\d+) (\d+)$/.exec(buf.toString('latin1', 0, nl)) : null;
+  const m = nl > 0 ? /^tsrun-seccomp-bpf 2 \S+ (\d+) (\d+) (\d+)$/.exec(buf.toString('latin1', 0, nl)) : null;
   if (!m) return undefined;
   const [keyLen, debugLen, insns] = [Number(m[1]), Number(m[2]), Number(m[3])];
   const keyAt = nl + 1, debugAt = keyAt + keyLen, programAt = debugAt + debugLen;
